@@ -1,0 +1,171 @@
+"""Training wrappers that keep `State.cost`: action repeat, episodes, vmap + auto-reset.
+
+`wrap(env, num_envs=B, episode_length=T)` gives the batched env the jaxcrl trainer uses:
+
+  reset(key) -> State with leading batch axis [B]; `key` is ONE key (typed or legacy
+    uint32), split here into B keys. The batch size is a constructor argument and is never
+    read off the key's shape (Brax's wrappers do that, which breaks on typed keys).
+  step(state, action[B, A]) -> State[B]. When an env's episode ends the returned state
+    already holds a fresh reset (a new random layout, not a replay of the first one), while
+    `reward`, `cost`, `done`, `metrics` and the `info` entries below describe the step that
+    just ended. Bootstrapping a truncated step uses `info['final_obs']`.
+
+info entries (each [B]):
+  steps: int32, env steps taken in the current episode (counting action repeats).
+  truncation: float32, 1.0 when the episode was cut by the time limit and not terminated.
+  episode_return, episode_cost: float32, sums over the episode so far, including this step;
+    read them where `done` is 1 to get completed-episode totals.
+  final_obs: [B, obs_size], the observation reached by this step, before any reset.
+  reset_key: the key the next auto-reset of this env will use.
+
+Brax's `ppo.train` does not use these wrappers: it applies `brax.envs.training.wrap`, which
+passes `cost` through unchanged.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from brax.envs.base import Env, Wrapper
+
+from envs.base import State
+
+EPISODE_KEYS = ("steps", "truncation", "episode_return", "episode_cost")
+
+
+class ActionRepeat(Wrapper):
+  """Repeats each action `repeats` times, summing reward, cost and per-source metrics."""
+
+  def __init__(self, env: Env, repeats: int):
+    if repeats < 1:
+      raise ValueError(f"action_repeat must be >= 1, got {repeats}")
+    super().__init__(env)
+    self.repeats = repeats
+
+  def step(self, state: State, action: jax.Array) -> State:
+    if self.repeats == 1:
+      return self.env.step(state, action)
+
+    def one(carry, _):
+      nstate = self.env.step(carry, action)
+      return nstate, (nstate.reward, nstate.cost, nstate.done)
+
+    state, (rewards, costs, dones) = jax.lax.scan(one, state, None, self.repeats)
+    return state.replace(
+        reward=rewards.sum(0), cost=costs.sum(0), done=dones.max(0)
+    )
+
+
+class EpisodeWrapper(Wrapper):
+  """Ends episodes after `episode_length` env steps and accumulates return and cost.
+
+  Works on one (unbatched) env; `action_repeat` is how many env steps one call advances.
+  """
+
+  def __init__(self, env: Env, episode_length: int, action_repeat: int = 1):
+    if episode_length < 1:
+      raise ValueError(f"episode_length must be >= 1, got {episode_length}")
+    super().__init__(env)
+    self.episode_length = episode_length
+    self.action_repeat = action_repeat
+
+  def reset(self, key: jax.Array) -> State:
+    state = self.env.reset(key)
+    zero = jnp.zeros((), jnp.float32)
+    info = {
+        **state.info,
+        "steps": jnp.zeros((), jnp.int32),
+        "truncation": zero,
+        "episode_return": zero,
+        "episode_cost": zero,
+    }
+    return state.replace(info=info)
+
+  def step(self, state: State, action: jax.Array) -> State:
+    # A step that follows a finished episode starts the counters afresh.
+    fresh = state.done > 0
+    prev = {k: jnp.where(fresh, jnp.zeros_like(state.info[k]), state.info[k])
+            for k in ("steps", "episode_return", "episode_cost")}
+    nstate = self.env.step(state, action)
+    steps = prev["steps"] + self.action_repeat
+    timeout = steps >= self.episode_length
+    terminated = nstate.done > 0
+    info = {
+        **nstate.info,
+        "steps": steps,
+        "truncation": jnp.where(timeout & ~terminated, 1.0, 0.0).astype(jnp.float32),
+        "episode_return": prev["episode_return"] + nstate.reward,
+        "episode_cost": prev["episode_cost"] + nstate.cost,
+    }
+    done = jnp.where(timeout | terminated, 1.0, 0.0).astype(nstate.done.dtype)
+    return nstate.replace(done=done, info=info)
+
+
+class AutoResetVmapWrapper(Wrapper):
+  """Runs `num_envs` copies of `env` and resets each one when its episode ends.
+
+  A reset draws a new initial state from the env's own `reset` with a fresh key, so
+  navigation layouts differ between episodes. The batch reset runs under `lax.cond` only
+  on steps where some env finished, so synchronised time limits cost one reset per episode.
+  """
+
+  def __init__(self, env: Env, num_envs: int):
+    if num_envs < 1:
+      raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    super().__init__(env)
+    self.num_envs = num_envs
+
+  def _reset_one(self, key: jax.Array) -> State:
+    key_reset, key_next = jax.random.split(key)
+    state = self.env.reset(key_reset)
+    return state.replace(
+        info={**state.info, "final_obs": state.obs, "reset_key": key_next}
+    )
+
+  def reset(self, key: jax.Array) -> State:
+    return jax.vmap(self._reset_one)(jax.random.split(key, self.num_envs))
+
+  def step(self, state: State, action: jax.Array) -> State:
+    stepped = jax.vmap(self.env.step)(state, action)
+    stepped = stepped.replace(
+        info={**stepped.info, "final_obs": stepped.obs}
+    )
+
+    def reset_done(s: State) -> State:
+      fresh = jax.vmap(self._reset_one)(s.info["reset_key"])
+      kept = {k: s.info[k] for k in EPISODE_KEYS + ("final_obs",) if k in s.info}
+      fresh = fresh.replace(
+          reward=s.reward, cost=s.cost, done=s.done, metrics=s.metrics,
+          info={**fresh.info, **kept},
+      )
+      done = s.done > 0
+
+      def pick(new, old):
+        mask = done.reshape(done.shape + (1,) * (old.ndim - done.ndim))
+        return jnp.where(mask, new, old)
+
+      return jax.tree.map(pick, fresh, s)
+
+    return jax.lax.cond(jnp.any(stepped.done > 0), reset_done, lambda s: s, stepped)
+
+
+def wrap(
+    env: Env,
+    num_envs: int,
+    episode_length: int | None = None,
+    action_repeat: int = 1,
+) -> Env:
+  """The batched, auto-resetting, time-limited env used for training.
+
+  Args:
+    env: an unbatched env whose `step` returns `envs.base.State`.
+    num_envs: batch size B.
+    episode_length: env steps per episode; defaults to `env.episode_length` (1000 for
+      Safety-Gym tasks, 500 for Circle).
+    action_repeat: env steps per agent action.
+  """
+  if episode_length is None:
+    episode_length = getattr(env, "episode_length", 1000)
+  env = ActionRepeat(env, action_repeat)
+  env = EpisodeWrapper(env, episode_length, action_repeat)
+  return AutoResetVmapWrapper(env, num_envs)
