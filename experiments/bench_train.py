@@ -8,7 +8,8 @@ so one unroll per SGD round, policy with state-dependent std so both output 2A).
 Env steps/s exclude compilation and are the best of --repeats timed chunks of
 --updates updates each (the machine may be shared, so the best chunk is the least
 disturbed one): jaxcrl's train (num_timesteps = one chunk) is compiled ahead of time
-(`jax.jit(train).lower(key).compile()`) and the compiled call is timed --repeats times;
+(`jax.jit(train).lower(key).compile()`) and one call of each algorithm is timed after
+each of Brax's timed epochs (from its progress_fn), so all trainers share the load;
 Brax's ppo.train runs 2 + repeats epochs of one chunk each (num_evals = 3 + repeats,
 run_evals=False) and we read `training/sps` of all but the first two epochs, which
 include its compiles (the second epoch recompiles for the donated state's new layout).
@@ -22,6 +23,7 @@ import dataclasses
 import functools
 import sys
 import time
+from typing import Callable
 
 import jax
 
@@ -57,28 +59,37 @@ def _parse(argv):
   return parser.parse_args(argv)
 
 
-def _time_jaxcrl(env, config: jaxcrl.TrainConfig, repeats: int) -> tuple[float, float]:
-  """(compile seconds, best env steps/s of the compiled train over `repeats` calls)."""
+def _compile_jaxcrl(env, config: jaxcrl.TrainConfig):
+  """(compiled train, compile seconds)."""
   train = jaxcrl.make_train(env, config)
-  key = jax.random.key(0)
   start = time.perf_counter()
-  compiled = jax.jit(train).lower(key).compile()
-  compile_s = time.perf_counter() - start
-  best = float("inf")
-  for i in range(repeats):
+  compiled = jax.jit(train).lower(jax.random.key(0)).compile()
+  return compiled, time.perf_counter() - start
+
+
+def _time_round(compiled: dict, best: dict) -> None:
+  """Times one call of each compiled train, keeping the best seconds in `best`."""
+  for name, fn in compiled.items():
     start = time.perf_counter()
-    jax.block_until_ready(compiled(jax.random.fold_in(key, i)))
-    best = min(best, time.perf_counter() - start)
-  steps = config.num_updates * config.batch_size * config.action_repeat
-  return compile_s, steps / best
+    jax.block_until_ready(fn(jax.random.key(len(best))))
+    best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
 
 
-def _time_brax(env, config: jaxcrl.TrainConfig, episode_length: int, repeats: int) -> float:
+def _time_brax(env, config: jaxcrl.TrainConfig, episode_length: int, repeats: int,
+               between: Callable[[], None]) -> float:
+  """Best `training/sps` of Brax's epochs 3.. 2 + repeats; `between()` runs after each."""
   from brax.training.agents.ppo import networks as ppo_networks
   from brax.training.agents.ppo import train as ppo
   from jaxcrl.networks import ACTIVATIONS
 
   sps = []
+
+  def progress(step, metrics):
+    del step
+    sps.append(float(metrics["training/sps"]))
+    if len(sps) > 2:
+      between()
+
   network_factory = functools.partial(
       ppo_networks.make_ppo_networks,
       policy_hidden_layer_sizes=tuple(config.policy_hidden),
@@ -106,7 +117,7 @@ def _time_brax(env, config: jaxcrl.TrainConfig, episode_length: int, repeats: in
       num_evals=3 + repeats,
       run_evals=False,
       seed=0,
-      progress_fn=lambda step, metrics: sps.append(float(metrics["training/sps"])),
+      progress_fn=progress,
   )
   return max(sps[2:])
 
@@ -145,16 +156,25 @@ def main(argv: list[str] | None = None) -> int:
         f"unroll={args.unroll_length} minibatches={args.num_minibatches} "
         f"epochs={args.num_epochs} hidden={hidden} activation={args.activation} "
         f"repeats={args.repeats}")
-  results = {}
-  if not args.no_brax:
-    results["brax_ppo"] = _time_brax(env, base, episode_length, args.repeats)
-    print(f"{'brax_ppo':>14}: {results['brax_ppo']:12.0f} env steps/s")
+  compiled, compile_s = {}, {}
   for algo in args.algos:
-    compile_s, sps = _time_jaxcrl(env, dataclasses.replace(base, algo=algo),
-                                  args.repeats)
-    results[algo] = sps
+    compiled[algo], compile_s[algo] = _compile_jaxcrl(
+        env, dataclasses.replace(base, algo=algo))
+  # Timed rounds interleave with Brax's timed epochs, so load from other processes on a
+  # shared machine hits every trainer alike.
+  best, results = {}, {}
+  if args.no_brax:
+    for _ in range(args.repeats):
+      _time_round(compiled, best)
+  else:
+    results["brax_ppo"] = _time_brax(env, base, episode_length, args.repeats,
+                                     lambda: _time_round(compiled, best))
+    print(f"{'brax_ppo':>14}: {results['brax_ppo']:12.0f} env steps/s")
+  chunk = base.num_updates * base.batch_size * base.action_repeat
+  for algo, seconds in best.items():
+    sps = chunk / seconds
     ratio = (f"  {sps / results['brax_ppo']:.2f}x brax" if "brax_ppo" in results else "")
-    print(f"{algo:>14}: {sps:12.0f} env steps/s  (compile {compile_s:.1f} s){ratio}")
+    print(f"{algo:>14}: {sps:12.0f} env steps/s  (compile {compile_s[algo]:.1f} s){ratio}")
   return 0
 
 
