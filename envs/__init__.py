@@ -9,6 +9,7 @@ from envs.base import State, with_cost
 from envs.registry import canonical_name, make, names, register
 from envs.wrappers import wrap
 from envs import probes  # registers ProbeCostlyBandit, ProbeTwoRegion
+from envs import velocity  # registers the velocity tasks
 
 
 __all__ = ["State", "with_cost", "make", "names", "register", "canonical_name", "wrap"]

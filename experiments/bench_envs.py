@@ -1,0 +1,86 @@
+"""Env throughput: `python -m experiments.bench envs [--envs A,B] [--batch 2048] [--steps N]`.
+
+For each env: the compile time of `reset` plus a `lax.scan` of N batched random-action steps
+(`envs.wrap(env, num_envs=batch)`: vmap, episode limit, auto-reset), and env steps/s
+(batch * N / seconds) of that scan, timed after one warm-up run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+
+import envs
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(prog="python -m experiments.bench envs", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--envs", default=None,
+                      help="comma-separated env names or Safety-Gymnasium ids (default: all)")
+  parser.add_argument("--batch", type=int, default=2048, help="parallel envs (default 2048)")
+  parser.add_argument("--steps", type=int, default=100,
+                      help="batched steps per timed rollout (default 100)")
+  parser.add_argument("--backend", default=None,
+                      help="Brax pipeline passed to every env as backend=... "
+                      "(default: each env's own)")
+  parser.add_argument("--seed", type=int, default=0)
+  return parser.parse_args(argv)
+
+
+def bench_env(name: str, batch: int, steps: int, seed: int = 0, **kwargs) -> dict[str, float]:
+  """Compiles and times one env; returns {'compile_s', 'run_s', 'steps_per_s'}."""
+  env = envs.make(name, **kwargs)
+  benv = envs.wrap(env, num_envs=batch)
+
+  def rollout(state: envs.State, key: jax.Array) -> envs.State:
+    def one(state, key):
+      action = jax.random.uniform(key, (batch, env.action_size), minval=-1.0, maxval=1.0)
+      return benv.step(state, action), None
+
+    state, _ = jax.lax.scan(one, state, jax.random.split(key, steps))
+    return state
+
+  key_reset, key_run = jax.random.split(jax.random.key(seed))
+  start = time.perf_counter()
+  reset = jax.jit(benv.reset).lower(key_reset).compile()
+  state = jax.block_until_ready(reset(key_reset))
+  run = jax.jit(rollout).lower(state, key_run).compile()
+  compile_s = time.perf_counter() - start
+
+  state = jax.block_until_ready(run(state, key_run))  # warm-up
+  start = time.perf_counter()
+  state = jax.block_until_ready(run(state, jax.random.fold_in(key_run, 1)))
+  run_s = time.perf_counter() - start
+  if not bool(jnp.all(jnp.isfinite(state.obs))):
+    raise FloatingPointError(f"{name}: non-finite observations after {2 * steps} steps")
+  return {"compile_s": compile_s, "run_s": run_s, "steps_per_s": batch * steps / run_s}
+
+
+def main(argv: list[str]) -> int:
+  args = _parse(argv)
+  known = envs.names()
+  chosen = known if args.envs is None else [n.strip() for n in args.envs.split(",") if n.strip()]
+  for name in chosen:
+    try:
+      envs.canonical_name(name)
+    except ValueError:
+      print(f"error: unknown env {name!r}; known: {', '.join(known)}", file=sys.stderr)
+      return 2
+  kwargs = {} if args.backend is None else {"backend": args.backend}
+  print(f"jax.devices(): {jax.devices()}")
+  print(f"batch {args.batch}, {args.steps} steps per rollout"
+        + (f", backend={args.backend}" if args.backend else ""))
+  print(f"{'env':<24} {'compile s':>10} {'env steps/s':>14}")
+  for name in chosen:
+    result = bench_env(name, args.batch, args.steps, args.seed, **kwargs)
+    print(f"{name:<24} {result['compile_s']:>10.1f} {result['steps_per_s']:>14,.0f}", flush=True)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))
