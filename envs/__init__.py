@@ -11,3 +11,5 @@ from envs.wrappers import wrap
 
 
 __all__ = ["State", "with_cost", "make", "names", "register", "canonical_name", "wrap"]
+
+from envs import goal  # noqa: E402,F401  (registers PointGoal0..2, CarGoal0..2)
