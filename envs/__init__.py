@@ -13,3 +13,5 @@ from envs import velocity  # registers the velocity tasks
 
 
 __all__ = ["State", "with_cost", "make", "names", "register", "canonical_name", "wrap"]
+
+from envs import goal  # noqa: E402,F401  (registers PointGoal0..2, CarGoal0..2)
