@@ -10,8 +10,7 @@ from envs.registry import canonical_name, make, names, register
 from envs.wrappers import wrap
 from envs import probes  # registers ProbeCostlyBandit, ProbeTwoRegion
 from envs import velocity  # registers the velocity tasks
+from envs import goal  # registers PointGoal0..2, CarGoal0..2
 
 
 __all__ = ["State", "with_cost", "make", "names", "register", "canonical_name", "wrap"]
-
-from envs import goal  # noqa: E402,F401  (registers PointGoal0..2, CarGoal0..2)
