@@ -8,6 +8,7 @@
 from envs.base import State, with_cost
 from envs.registry import canonical_name, make, names, register
 from envs.wrappers import wrap
+from envs import probes  # registers ProbeCostlyBandit, ProbeTwoRegion
 
 
 __all__ = ["State", "with_cost", "make", "names", "register", "canonical_name", "wrap"]

@@ -1,0 +1,61 @@
+"""PPO losses as small pure functions. Shapes [N] are flattened minibatch samples."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+LOG_2PI = float(jnp.log(2.0 * jnp.pi))
+
+
+def gaussian_log_prob(x: jax.Array, loc: jax.Array, scale: jax.Array) -> jax.Array:
+  """Diagonal Gaussian log-density: x, loc, scale [..., A] -> [...]."""
+  z = (x - loc) / scale
+  return jnp.sum(-0.5 * z**2 - jnp.log(scale) - 0.5 * LOG_2PI, axis=-1)
+
+
+def gaussian_entropy(scale: jax.Array) -> jax.Array:
+  """Entropy of the pre-tanh diagonal Gaussian: scale [..., A] -> [...]."""
+  return jnp.sum(jnp.log(scale) + 0.5 * (1.0 + LOG_2PI), axis=-1)
+
+
+def standardize(x: jax.Array) -> jax.Array:
+  """(x - mean) / std over all elements; an all-equal x (e.g. no cost seen) maps to 0."""
+  return (x - x.mean()) / (x.std() + 1e-8)
+
+
+def penalized_advantage(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> jax.Array:
+  """(A_r - lam A_c) / (1 + lam). adv_r, adv_c [N]; lam [] or [N] (broadcastable)."""
+  return (adv_r - lam * adv_c) / (1.0 + lam)
+
+
+def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantage: jax.Array,
+                      clip_eps: float | jax.Array) -> jax.Array:
+  """PPO-clip loss to MINIMISE: -mean(min(rho A, clip(rho, 1 -+ eps) A)), inputs [N]."""
+  ratio = jnp.exp(log_prob - old_log_prob)
+  unclipped = ratio * advantage
+  clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantage
+  return -jnp.mean(jnp.minimum(unclipped, clipped))
+
+
+def penalized_policy_loss(log_prob, old_log_prob, adv_r, adv_c, lam, clip_eps):
+  """Clipped surrogate on (std(A_r) - lam std(A_c)) / (1 + lam).
+
+  Both advantages are standardised over the minibatch first, so lam trades reward and
+  cost advantages in the same units whatever the reward and cost scales; the division by
+  (1 + lam) keeps the step size comparable as lam grows. lam: [] or [N], stop-gradiented
+  by the caller.
+  """
+  advantage = penalized_advantage(standardize(adv_r), standardize(adv_c), lam)
+  return clipped_surrogate(log_prob, old_log_prob, advantage, clip_eps)
+
+
+def reward_policy_loss(log_prob, old_log_prob, adv_r, adv_c, lam, clip_eps):
+  """Unconstrained PPO: the cost advantage and lam are ignored."""
+  del adv_c, lam
+  return clipped_surrogate(log_prob, old_log_prob, standardize(adv_r), clip_eps)
+
+
+def value_loss(prediction: jax.Array, target: jax.Array) -> jax.Array:
+  """0.5 mean (V - target)^2; prediction, target [N] (target is not differentiated)."""
+  return 0.5 * jnp.mean((prediction - jax.lax.stop_gradient(target)) ** 2)

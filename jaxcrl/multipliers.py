@@ -1,0 +1,220 @@
+"""Lagrange multipliers: each is three pure functions over a pytree state.
+
+  m = make_lagrange(obs_size, config, episode_steps)
+  mstate = m.init(key, config)
+  lam = m.value(mstate, obs[N, O], config)            # [] (scalar, PID) or [N] (state-wise)
+  mstate, metrics = m.update(mstate, batch, key, config)
+
+`config` is the (possibly traced) TrainConfig carried in TrainState; static fields are read
+from the config given to the factory. The state lives in TrainState, so it is checkpointed,
+vmapped and resumed with everything else; J_c comes from the rollout batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxcrl import networks
+from jaxcrl.config import TrainConfig
+
+
+class MultiplierBatch(NamedTuple):
+  """What a multiplier update sees from one rollout.
+
+  episode_cost: [] J_c estimate: mean cost of episodes completed in the batch, or the
+    batch cost rate x episode length when none completed.
+  obs: [N, O] normalised observations of the N = T * B visited states.
+  cost_target: [N] discounted cost-to-go estimate V_c_hat(s) (GAE lambda-return).
+  """
+
+  episode_cost: jax.Array
+  obs: jax.Array
+  cost_target: jax.Array
+
+
+class Multiplier(NamedTuple):
+  init: Callable[..., Any]
+  value: Callable[..., jax.Array]
+  update: Callable[..., tuple[Any, dict]]
+
+
+def make_optimizer(learning_rate, max_grad_norm) -> optax.GradientTransformation:
+  """The optimizer of every parameter group (learning rates may be traced)."""
+  return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
+
+
+def statewise_threshold(config: TrainConfig, episode_steps: int) -> jax.Array:
+  """w: config.statewise_threshold, or d / T / (1 - cost_gamma) when it is NaN or < 0.
+
+  d / T is the per-step cost budget (T agent steps per episode); 1 / (1 - cost_gamma)
+  turns a constant per-step rate into the discounted cost-to-go V_c(s) it produces.
+  """
+  given = jnp.asarray(config.statewise_threshold, jnp.float32)
+  derived = config.cost_limit / episode_steps / (1.0 - config.cost_gamma)
+  return jnp.where(jnp.isnan(given) | (given < 0), derived, given)
+
+
+@struct.dataclass
+class LagrangeState:
+  lam: jax.Array  # []
+
+
+def make_none(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
+  """Unconstrained PPO: lambda is always 0."""
+  del obs_size, config, episode_steps
+
+  def init(key, config):
+    del key, config
+    return LagrangeState(lam=jnp.zeros((), jnp.float32))
+
+  def value(mstate, obs, config):
+    del obs, config
+    return mstate.lam
+
+  def update(mstate, batch, key, config):
+    del batch, key, config
+    return mstate, {"loss/multiplier": jnp.zeros((), jnp.float32)}
+
+  return Multiplier(init, value, update)
+
+
+def make_lagrange(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
+  """lam <- clip(lam + lagrange_lr (J_c - d), 0, lambda_max): projected gradient ascent."""
+  del obs_size, config, episode_steps
+
+  def init(key, config):
+    del key
+    return LagrangeState(lam=jnp.asarray(config.lambda_init, jnp.float32))
+
+  def value(mstate, obs, config):
+    del obs, config
+    return mstate.lam
+
+  def update(mstate, batch, key, config):
+    del key
+    excess = batch.episode_cost - config.cost_limit
+    lam = jnp.clip(mstate.lam + config.lagrange_lr * excess, 0.0, config.lambda_max)
+    return LagrangeState(lam=lam), {"loss/multiplier": -mstate.lam * excess}
+
+  return Multiplier(init, value, update)
+
+
+@struct.dataclass
+class PIDState:
+  """lam, integral, p_ema (EMA of J_c - d), d_ema (EMA of J_c): []; d_history:
+  [pid_delay] ring buffer of past d_ema values; index: [] int32, its oldest slot."""
+
+  lam: jax.Array
+  integral: jax.Array
+  p_ema: jax.Array
+  d_ema: jax.Array
+  d_history: jax.Array
+  index: jax.Array
+
+
+def make_pid(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
+  """PID Lagrangian (Stooke, Achiam & Abbeel 2020, Alg. 2; OmniSafe's PIDLagrangian).
+
+    delta = J_c - d
+    I     <- max(0, I + Ki delta)
+    P     <- a_p P + (1 - a_p) delta               (EMA for the proportional term)
+    C     <- a_d C + (1 - a_d) J_c                 (EMA for the derivative term)
+    D      = max(0, C - C[pid_delay updates ago])  (only rising cost pushes lambda up)
+    lam    = clip(Kp P + I + Kd D, 0, lambda_max)
+  The delay buffer starts at zeros, as OmniSafe's deque starts at [0].
+  """
+  del obs_size, episode_steps
+  delay = config.pid_delay
+
+  def init(key, config):
+    del key
+    zero = jnp.zeros((), jnp.float32)
+    return PIDState(lam=jnp.asarray(config.lambda_init, jnp.float32), integral=zero,
+                    p_ema=zero, d_ema=zero, d_history=jnp.zeros((delay,), jnp.float32),
+                    index=jnp.zeros((), jnp.int32))
+
+  def value(mstate, obs, config):
+    del obs, config
+    return mstate.lam
+
+  def update(mstate, batch, key, config):
+    del key
+    delta = batch.episode_cost - config.cost_limit
+    integral = jnp.maximum(0.0, mstate.integral + config.pid_ki * delta)
+    p_ema = config.pid_alpha_p * mstate.p_ema + (1.0 - config.pid_alpha_p) * delta
+    d_ema = (config.pid_alpha_d * mstate.d_ema
+             + (1.0 - config.pid_alpha_d) * batch.episode_cost)
+    derivative = jnp.maximum(0.0, d_ema - mstate.d_history[mstate.index])
+    lam = jnp.clip(config.pid_kp * p_ema + integral + config.pid_kd * derivative,
+                   0.0, config.lambda_max)
+    new = PIDState(lam=lam, integral=integral, p_ema=p_ema, d_ema=d_ema,
+                   d_history=mstate.d_history.at[mstate.index].set(d_ema),
+                   index=(mstate.index + 1) % delay)
+    return new, {"loss/multiplier": -mstate.lam * delta}
+
+  return Multiplier(init, value, update)
+
+
+@struct.dataclass
+class StatewiseState:
+  params: Any
+  opt_state: Any
+
+
+def make_statewise(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
+  """State-wise multiplier lambda_phi(s) for the constraints V_c(s) <= w in every state.
+
+  update: num_minibatches Adam steps (one pass over the batch) of gradient ASCENT on
+    L(phi) = mean_s lambda_phi(s) (V_c_hat(s) - w).
+  V_c_hat(s) is the stop-gradiented cost GAE lambda-return of the current batch, not the
+  cost critic's V_c(s): the gradient is linear in V_c_hat, so its zero-mean noise averages
+  out over samples and steps, while the critic lags the current policy by an update and is
+  biased towards its initialisation early on. Where lambda_phi(s) has reached
+  lambda_max, a violating sample contributes no gradient (the bound is active) but a
+  satisfied one still pulls lambda down, so the bound never traps the net.
+  value: min(lambda_phi(s), lambda_max) [N], stop-gradiented by the trainer.
+  """
+  net = networks.make_multiplier(obs_size, config.multiplier_hidden, config.activation)
+  num_minibatches = config.num_minibatches
+
+  def optimizer(config):
+    return make_optimizer(config.statewise_lr, config.max_grad_norm)
+
+  def init(key, config):
+    params = net.init(key, config.statewise_lambda_init)
+    return StatewiseState(params=params, opt_state=optimizer(config).init(params))
+
+  def value(mstate, obs, config):
+    return jnp.minimum(net.apply(mstate.params, obs), config.lambda_max)
+
+  def update(mstate, batch, key, config):
+    w = statewise_threshold(config, episode_steps)
+    n = batch.obs.shape[0]
+    perm = jax.random.permutation(key, n)
+    size = n // num_minibatches
+    obs = batch.obs[perm][: size * num_minibatches].reshape(num_minibatches, size, -1)
+    target = batch.cost_target[perm][: size * num_minibatches].reshape(num_minibatches, size)
+    opt = optimizer(config)
+
+    def loss_fn(params, obs, target):
+      lam = net.apply(params, obs)
+      excess = jax.lax.stop_gradient(target) - w
+      excess = jnp.where((lam >= config.lambda_max) & (excess > 0), 0.0, excess)
+      return -jnp.mean(lam * excess)  # minimised, so lambda ascends on violations
+
+    def step(carry, xs):
+      params, opt_state = carry
+      loss, grads = jax.value_and_grad(loss_fn)(params, *xs)
+      updates, opt_state = opt.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), loss
+
+    (params, opt_state), losses = jax.lax.scan(step, (mstate.params, mstate.opt_state),
+                                               (obs, target))
+    return StatewiseState(params, opt_state), {"loss/multiplier": losses.mean()}
+
+  return Multiplier(init, value, update)

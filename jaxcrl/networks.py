@@ -1,0 +1,106 @@
+"""Network factories: make_* -> Network(init, apply). The only module that imports Flax.
+
+  policy = make_policy(obs_size=O, action_size=A, hidden=(64, 64))
+  params = policy.init(key)
+  loc, scale = policy.apply(params, obs)        # obs [..., O] -> [..., A] each
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "swish": jax.nn.swish,
+    "elu": jax.nn.elu,
+}
+# Brax's Gaussian-policy floor on the scale, so log-probs stay finite.
+MIN_SCALE = 1e-3
+
+
+class Network(NamedTuple):
+  init: Callable[..., Any]
+  apply: Callable[..., Any]
+
+
+class _MLP(nn.Module):
+  sizes: Sequence[int]
+  activation: str
+  final_kernel_init: Callable[..., Any] = nn.initializers.lecun_uniform()
+
+  @nn.compact
+  def __call__(self, x):
+    act = ACTIVATIONS[self.activation]
+    for i, size in enumerate(self.sizes):
+      last = i == len(self.sizes) - 1
+      x = nn.Dense(size, kernel_init=self.final_kernel_init if last
+                   else nn.initializers.lecun_uniform(), name=f"dense_{i}")(x)
+      if not last:
+        x = act(x)
+    return x
+
+
+def make_policy(obs_size: int, action_size: int, hidden: Sequence[int] = (64, 64),
+                activation: str = "tanh") -> Network:
+  """Diagonal Gaussian over pre-tanh actions; the env receives tanh(sample).
+
+  apply(params, obs[..., O]) -> (loc[..., A], scale[..., A]), scale = softplus + 1e-3.
+  """
+  module = _MLP(tuple(hidden) + (2 * action_size,), activation)
+
+  def init(key):
+    return module.init(key, jnp.zeros((1, obs_size)))
+
+  def apply(params, obs):
+    out = module.apply(params, obs)
+    loc, raw_scale = jnp.split(out, 2, axis=-1)
+    return loc, jax.nn.softplus(raw_scale) + MIN_SCALE
+
+  return Network(init, apply)
+
+
+def make_value(obs_size: int, hidden: Sequence[int] = (64, 64),
+               activation: str = "tanh") -> Network:
+  """apply(params, obs[..., O]) -> value[...]."""
+  module = _MLP(tuple(hidden) + (1,), activation)
+
+  def init(key):
+    return module.init(key, jnp.zeros((1, obs_size)))
+
+  def apply(params, obs):
+    return module.apply(params, obs)[..., 0]
+
+  return Network(init, apply)
+
+
+def make_multiplier(obs_size: int, hidden: Sequence[int] = (64, 64),
+                    activation: str = "tanh") -> Network:
+  """State-wise Lagrange multiplier lambda_phi(s) >= 0 with a softplus head.
+
+  init(key, init_value) -> params whose output is exactly `init_value` (> 0) in every
+    state: the head's kernel starts at zero and its bias at softplus^-1(init_value).
+    `init_value` may be traced (it comes from the config).
+  apply(params, obs[..., O]) -> lambda[...] >= 0 (upper bound applied by the caller).
+  """
+  module = _MLP(tuple(hidden) + (1,), activation,
+                final_kernel_init=nn.initializers.zeros)
+  head = f"dense_{len(tuple(hidden))}"
+
+  def init(key, init_value):
+    params = module.init(key, jnp.zeros((1, obs_size)))
+    init_value = jnp.maximum(jnp.asarray(init_value, jnp.float32), 1e-6)
+    # softplus^-1(y) = y + log(-expm1(-y)), stable for small and large y.
+    bias = init_value + jnp.log(-jnp.expm1(-init_value))
+    inner = dict(params["params"])
+    inner[head] = {**inner[head], "bias": jnp.full((1,), bias, jnp.float32)}
+    return {"params": inner}
+
+  def apply(params, obs):
+    return jax.nn.softplus(module.apply(params, obs)[..., 0])
+
+  return Network(init, apply)
