@@ -77,6 +77,34 @@ def parse_bool(text: str) -> bool:
   raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def field_docs(cls: type) -> dict[str, str]:
+  """Field help from a Google-style class docstring: lines `name[, name2]: text` (plus
+  deeper-indented continuation lines) under any section."""
+  import re
+  docs: dict[str, str] = {}
+  current: list[str] = []
+  indent = None
+  for line in (cls.__doc__ or "").splitlines():
+    match = re.match(r"^(\s+)([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*): (.*)$", line)
+    if match:
+      indent, current = len(match[1]), match[2].split(", ")
+      for name in current:
+        docs[name] = match[3].strip()
+    elif current and line.strip() and len(line) - len(line.lstrip()) > indent:
+      for name in current:
+        docs[name] += " " + line.strip()
+    else:
+      current = []
+  # "one of ALGOS" -> "one of ppo, ppo_lag, ..." when the module defines that tuple.
+  module = sys.modules.get(cls.__module__)
+  for name, text in docs.items():
+    for const in re.findall(r"one of ([A-Z_]+)", text):
+      values = getattr(module, const, None)
+      if isinstance(values, tuple):
+        docs[name] = text.replace(const, ", ".join(map(str, values)))
+  return docs
+
+
 def flag_name(field: str) -> str:
   return "--" + field.replace("_", "-")
 
@@ -121,7 +149,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, instance: Any,
     value = getattr(instance, field.name)
     parse, metavar = _parser_for(value, field.type)
     kind = "static" if field.metadata.get("pytree_node", True) is False else "traced"
-    doc = (help_for or {}).get(field.name, "")
+    doc = (help_for if help_for is not None else field_docs(type(instance))).get(
+        field.name, "")
     group.add_argument(flag_name(field.name), dest=field.name, type=parse,
                        default=value, metavar=metavar,
                        help=f"{doc} [{kind}]".strip())

@@ -66,7 +66,7 @@ def build_parser() -> Parser:
   run.add_argument("--steps", type=parse_int, default=None, metavar="INT",
                    help="alias of --num-timesteps")
   run.add_argument("--out", type=pathlib.Path, default=None,
-                   help="new run folder (default: runs/<env>_<algo>_<time>)")
+                   help="new run folder; if absent, runs/<env>_<algo>_<time>")
   run.add_argument("--resume", type=pathlib.Path, default=None, metavar="RUN",
                    help="continue the run in this folder with its saved config "
                         "(no other config flags allowed)")
@@ -297,7 +297,7 @@ def _main(argv: list[str]) -> int:
   except KeyboardInterrupt:
     return 130
   for d, stats in summary["by_limit"].items():
-    line = ", ".join(f"{k.split('/')[-1]} {v['mean']:.3g}±{v['std']:.2g}"
+    line = ", ".join(f"{k.replace('episode/', '')} {v['mean']:.3g}±{v['std']:.2g}"
                      for k, v in stats.items())
     print(f"limit {d}: {line}")
   print(f"run folder: {run_dir}")
