@@ -24,6 +24,7 @@ class Parser(argparse.ArgumentParser):
 
   def __init__(self, *args, **kwargs):
     kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+    kwargs.setdefault("allow_abbrev", False)  # --cost-limit must not pass for --cost-limits
     super().__init__(*args, **kwargs)
 
   def error(self, message: str):
@@ -103,6 +104,11 @@ def field_docs(cls: type) -> dict[str, str]:
       if isinstance(values, tuple):
         docs[name] = text.replace(const, ", ".join(map(str, values)))
   return docs
+
+
+def given(argv: Sequence[str], flag: str) -> bool:
+  """Whether `flag` appears in argv (as `--flag value` or `--flag=value`)."""
+  return any(a == flag or a.startswith(flag + "=") for a in argv)
 
 
 def flag_name(field: str) -> str:

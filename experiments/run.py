@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from experiments import rundir
-from experiments.cli import (Parser, UsageError, add_dataclass_flags, dataclass_to_dict,
+from experiments.cli import (Parser, UsageError, add_dataclass_flags, dataclass_to_dict, given,
                              parse_floats, parse_int, run_main)
 
 # The default run: short enough for a few minutes on a 2-core CPU, long enough that the
@@ -98,10 +98,12 @@ def _spec_from_args(args, parser: Parser, argv: list[str]) -> dict[str, Any]:
   defaults = _default_config()
   fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(jaxcrl.TrainConfig)}
   if args.steps is not None:
-    if any(a == "--num-timesteps" or a.startswith("--num-timesteps=") for a in argv):
+    if given(argv, "--num-timesteps"):
       raise UsageError("give --steps or --num-timesteps, not both")
     fields["num_timesteps"] = args.steps
   config = dataclasses.replace(defaults, **fields)
+  if args.cost_limits is not None and given(argv, "--cost-limit"):
+    raise UsageError("give --cost-limit or --cost-limits, not both")
   limits = args.cost_limits if args.cost_limits is not None else (config.cost_limit,)
   if not limits:
     raise UsageError("--cost-limits is empty; give numbers like 10,25,50")
