@@ -258,10 +258,12 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
         continue
       new_state, metrics = chunk_fn(state, np.zeros((hi - lo,), np.float32))
       metrics = jax.device_get(metrics)
-      state, done = new_state, hi
       log.write(lo + 1, metrics)
       if save:
-        store.save(hi, state)
+        store.save(hi, new_state)
+      # Only now is the chunk fully recorded; an interrupt before this line resumes from
+      # `done`, and the logs' rows past it are dropped then.
+      state, done = new_state, hi
       bar.update((hi - lo) * per_update)
       bar.set_postfix(ret=f"{metrics['episode/return'][-1].mean():.2f}",
                       cost=f"{metrics['episode/cost'][-1].mean():.2f}",

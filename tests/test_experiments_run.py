@@ -161,3 +161,29 @@ def test_eval_finite_and_reproducible(finished, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and needle in err, err
   assert _listing(tmp_path) == before
+
+
+def test_ctrl_c_saves_last_chunk_and_resume_matches(finished, tmp_path, monkeypatch, capsys):
+  out = tmp_path / "interrupted"
+  real_write = logs.MetricsLog.write
+
+  def write_then_interrupt(self, first_update, metrics):
+    real_write(self, first_update, metrics)
+    if first_update == 5:  # Ctrl-C while chunk 3 is being saved
+      raise KeyboardInterrupt
+
+  monkeypatch.setattr(logs.MetricsLog, "write", write_then_interrupt)
+  # Checkpoints only at the end: the update-4 checkpoint must come from the Ctrl-C handler.
+  argv = TINY[:TINY.index("--checkpoint-every")] + TINY[TINY.index("--checkpoint-every") + 2:]
+  assert run.main(argv + ["--checkpoint-every", "6", "--out", str(out)]) == 130
+  assert "--resume" in capsys.readouterr().err
+  assert CheckpointStore(out / "checkpoints").steps() == [4]
+  monkeypatch.setattr(logs.MetricsLog, "write", real_write)
+  assert run.main(["--resume", str(out), "--no-progress", "--no-plots"]) == 0
+  _, state_a = _final_state(finished)
+  _, state_b = _final_state(out)
+  for a, b in zip(jax.tree.leaves(to_raw(state_a)), jax.tree.leaves(to_raw(state_b))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  m = rundir.run_members(rundir.read_spec(out))[0]
+  assert ((out / "metrics" / f"{m.name}.csv").read_text()
+          == (finished / "metrics" / f"{m.name}.csv").read_text())
