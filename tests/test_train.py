@@ -1,0 +1,168 @@
+"""The trainer end to end on probe envs: shapes, traces, determinism, resume, sweeps."""
+
+import dataclasses
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+import jaxcrl
+
+SMALL = jaxcrl.TrainConfig(
+    num_envs=4, unroll_length=8, num_minibatches=2, num_epochs=2, num_timesteps=4 * 8 * 3,
+    policy_hidden=(8,), value_hidden=(8,), multiplier_hidden=(8,), cost_limit=0.5,
+    statewise_threshold=1.0)
+
+
+def _env():
+  return envs.make("ProbeTwoRegion", episode_length=5)
+
+
+@pytest.fixture(scope="session")
+def built():
+  """algo -> (init, jitted update with a trace counter, config), compiled lazily."""
+  cache = {}
+
+  def get(algo):
+    if algo not in cache:
+      cfg = dataclasses.replace(SMALL, algo=algo)
+      init, update = jaxcrl.make_init_update(_env(), cfg)
+      # chex counts traces per code location, shared by every algo's `update`.
+      chex.clear_trace_counter()
+      cache[algo] = (init, jax.jit(chex.assert_max_traces(update, n=1)), update, cfg)
+    return cache[algo]
+
+  return get
+
+
+def _assert_trees_equal(a, b):
+  for x, y in zip(jax.tree.leaves(_keyless(a)), jax.tree.leaves(_keyless(b))):
+    np.testing.assert_array_equal(x, y)
+
+
+def _keyless(tree):
+  return jax.tree.map(
+      lambda x: jax.random.key_data(x)
+      if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x, tree)
+
+
+@pytest.mark.parametrize("algo", jaxcrl.ALGOS)
+def test_update_shapes_finite_single_trace(built, algo):
+  init, update, _, cfg = built(algo)
+  state = init(jax.random.key(0))
+  for _ in range(3):
+    state, metrics = update(state)
+  assert set(metrics) == set(jaxcrl.METRIC_KEYS)
+  for name, value in metrics.items():
+    chex.assert_shape(value, (), custom_message=name)
+  chex.assert_tree_all_finite((_keyless(state), metrics))
+  assert int(state.update_step) == 3
+  assert float(metrics["train/env_steps"]) == 3 * cfg.batch_size
+  obs = jnp.eye(2)[jnp.array([0, 1, 1])]
+  act = jaxcrl.make_act(_env(), cfg)
+  action = jax.jit(act, static_argnums=3)(state, obs, jax.random.key(1), False)
+  chex.assert_shape(action, (3, 1))
+  assert np.all(np.abs(action) <= 1.0)
+  chex.assert_shape(act(state, obs, jax.random.key(1), True), (3, 1))
+  lam = jaxcrl.make_lambda(_env(), cfg)(state, obs)
+  chex.assert_shape(lam, (3,))
+  assert np.all(lam >= 0)
+  if algo != "ppo_statewise":
+    np.testing.assert_allclose(lam, lam[0])          # scalar algos broadcast one value
+
+
+def test_same_key_same_result_different_keys_differ(built):
+  init, update, _, _ = built("ppo_statewise")
+  a, ma = update(init(jax.random.key(7)))
+  b, mb = update(init(jax.random.key(7)))
+  _assert_trees_equal((a, ma), (b, mb))
+  c, _ = update(init(jax.random.key(8)))
+  assert not np.allclose(a.policy_params["params"]["dense_0"]["kernel"],
+                         c.policy_params["params"]["dense_0"]["kernel"])
+
+
+def test_jit_and_no_jit_agree(built):
+  init, update, raw_update, _ = built("ppo_lag")
+  state = init(jax.random.key(3))
+  jitted = update(state)
+  eager = raw_update(state)
+  for x, y in zip(jax.tree.leaves(_keyless(jitted)), jax.tree.leaves(_keyless(eager))):
+    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+
+
+def test_resume_from_host_copy_is_bit_exact(built):
+  """TrainState alone (copied to host and back, as a checkpoint would) resumes exactly."""
+  init, update, _, _ = built("ppo_pid")
+  state, _ = update(init(jax.random.key(4)))
+  leaves, treedef = jax.tree.flatten(state)
+  restored = jax.tree.unflatten(treedef, [
+      jax.random.wrap_key_data(np.asarray(jax.random.key_data(x)))
+      if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else jnp.asarray(np.asarray(x))
+      for x in leaves])
+  _assert_trees_equal(update(state), update(restored))
+
+
+def test_init_accepts_legacy_key_and_traced_config_override(built):
+  init, update, _, cfg = built("ppo_lag")
+  state = init(jax.random.PRNGKey(0), dataclasses.replace(cfg, cost_limit=3.0))
+  assert jnp.issubdtype(state.key.dtype, jax.dtypes.prng_key)
+  np.testing.assert_allclose(state.config.cost_limit, 3.0)
+  with pytest.raises(ValueError, match="static field"):
+    init(jax.random.key(0), dataclasses.replace(cfg, num_envs=8))
+
+
+def test_train_sweep_two_limits_by_two_seeds():
+  cfg = dataclasses.replace(SMALL, algo="ppo_lag", lagrange_lr=0.5)
+  env = envs.make("ProbeCostlyBandit")
+  train = jaxcrl.make_train(env, cfg)
+  limits, seeds = (0.1, 0.9), (0, 1)
+  configs = [dataclasses.replace(cfg, cost_limit=d) for d in limits for _ in seeds]
+  keys = jnp.stack([jax.random.key(s) for _ in limits for s in seeds])
+  stacked = jaxcrl.stack_configs(configs)
+  state, metrics = jax.jit(jax.vmap(train))(keys, stacked)
+  u = cfg.num_updates
+  for name, value in metrics.items():
+    chex.assert_shape(value, (4, u), custom_message=name)
+  chex.assert_tree_all_finite(metrics)
+  np.testing.assert_allclose(state.config.cost_limit, [0.1, 0.1, 0.9, 0.9])
+  # Seeds differ; and at one seed the tighter limit gives the larger multiplier.
+  assert not np.allclose(metrics["loss/policy"][0], metrics["loss/policy"][1])
+  assert metrics["lambda/mean"][0, -1] > metrics["lambda/mean"][2, -1]
+  # One member of the sweep equals the same run trained on its own.
+  single_state, single = jax.jit(train)(keys[3], configs[3])
+  for name in metrics:
+    np.testing.assert_allclose(metrics[name][3], single[name], rtol=1e-4, atol=1e-5,
+                               err_msg=name)
+
+
+def test_config_validation_messages():
+  bad = {
+      "unknown algo 'trpo'": dict(algo="trpo"),
+      "not divisible by num_minibatches=3": dict(num_envs=4, unroll_length=8,
+                                                 num_minibatches=3),
+      "num_envs must be a positive integer, got 0": dict(num_envs=0),
+      "cost_limit must be >= 0, got -1.0": dict(cost_limit=-1.0),
+      "gamma must be in \\(0, 1\\]": dict(gamma=1.5),
+      "less than one update": dict(num_timesteps=10),
+      "unknown activation": dict(activation="gelu"),
+  }
+  for message, change in bad.items():
+    with pytest.raises(ValueError, match=message):
+      jaxcrl.make_init_update(_env(), dataclasses.replace(SMALL, **change))
+  with pytest.raises(ValueError, match="static field"):
+    jaxcrl.stack_configs([SMALL, dataclasses.replace(SMALL, num_epochs=3)])
+  assert set(jaxcrl.ALGOS) == set(jaxcrl.ALGORITHMS)
+  assert jaxcrl.TrainConfig().num_updates == 10_000_000 // (64 * 128)
+
+
+def test_update_output_structure_via_eval_shape():
+  cfg = dataclasses.replace(SMALL, algo="ppo_statewise")
+  init, update = jaxcrl.make_init_update(_env(), cfg)
+  state = jax.eval_shape(init, jax.random.key(0))
+  chex.assert_shape(state.env_state.obs, (cfg.num_envs, 2))
+  chex.assert_shape(state.env_state.cost, (cfg.num_envs,))
+  new_state, metrics = jax.eval_shape(update, state)
+  assert jax.tree.structure(new_state) == jax.tree.structure(state)
