@@ -15,11 +15,14 @@ in favour of the newest one that restores.
 from __future__ import annotations
 
 import pathlib
+import re
 import shutil
 import sys
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -37,16 +40,39 @@ def _key_impl(x: Any) -> str:
   return jax.random.key_impl(x)
 
 
-def to_raw(tree: Any) -> Any:
-  """Replaces every typed key leaf by its uint32 `key_data` (trailing impl axis)."""
-  return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+def _size(x: Any) -> int:
+  return int(np.prod(x.shape)) if hasattr(x, "shape") else 1
 
 
-def from_raw(raw: Any, template: Any) -> Any:
-  """Inverse of `to_raw`: wraps the leaves that are keys in `template` back into keys."""
-  return jax.tree.map(
-      lambda r, t: jax.random.wrap_key_data(r, impl=_key_impl(t)) if _is_key(t) else r,
-      raw, template)
+def to_raw(tree: Any) -> dict[str, Any]:
+  """A flat {name: array} of the tree's leaves, keys as their uint32 `key_data`.
+
+  Names are `<leaf index>_<path>` so they are unique and readable. Zero-size leaves
+  (e.g. an MJX model's empty actuator state) are left out: orbax refuses to save them,
+  and `from_raw` rebuilds them from the template's shape.
+  """
+  raw = {}
+  for i, (path, x) in enumerate(jax.tree_util.tree_flatten_with_path(tree)[0]):
+    if _size(x) == 0:
+      continue
+    name = re.sub(r"[^A-Za-z0-9]+", "_", jax.tree_util.keystr(path)).strip("_")
+    raw[f"{i:05d}_{name}"] = jax.random.key_data(x) if _is_key(x) else x
+  return raw
+
+
+def from_raw(raw: dict[str, Any], template: Any) -> Any:
+  """Inverse of `to_raw`: the leaves of `raw` in `template`'s structure, keys re-wrapped."""
+  leaves, treedef = jax.tree.flatten(template)
+  by_index = {int(name.split("_", 1)[0]): x for name, x in raw.items()}
+  out = []
+  for i, t in enumerate(leaves):
+    if _size(t) == 0:
+      out.append(jnp.zeros(t.shape, t.dtype))
+    elif _is_key(t):
+      out.append(jax.random.wrap_key_data(by_index[i], impl=_key_impl(t)))
+    else:
+      out.append(by_index[i])
+  return jax.tree.unflatten(treedef, out)
 
 
 class CheckpointStore:

@@ -8,6 +8,7 @@ default shown in `--help`, so a new TrainConfig field is a new flag with no edit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from typing import Any, Callable, Mapping, Sequence
@@ -31,12 +32,24 @@ class Parser(argparse.ArgumentParser):
     raise UsageError(message)
 
 
+@contextlib.contextmanager
+def usage_errors():
+  """Inside, a ValueError (the library's bad-value error) is bad input: a UsageError.
+
+  Only input checking runs inside; a ValueError while training is a bug and must surface.
+  """
+  try:
+    yield
+  except ValueError as err:
+    raise UsageError(str(err)) from err
+
+
 def run_main(body: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
-  """Calls `body(argv)`, turning `UsageError` and `ValueError` into a one-line error and 2."""
+  """Calls `body(argv)`, turning `UsageError` into a one-line `error: ...` and status 2."""
   argv = list(sys.argv[1:] if argv is None else argv)
   try:
     return body(argv)
-  except (UsageError, ValueError) as err:
+  except UsageError as err:
     msg = " ".join(str(err).split()) or type(err).__name__
     print(f"error: {msg}", file=sys.stderr)
     return EXIT_USAGE

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from experiments import rundir
-from experiments.cli import Parser, UsageError, parse_int, run_main
+from experiments.cli import Parser, UsageError, parse_int, run_main, usage_errors
 
 METRICS = ("return", "cost", "cost_rate", "within_limit")
 
@@ -135,7 +135,8 @@ def _main(argv: list[str]) -> int:
   import jax
 
   from experiments.checkpoint import CheckpointStore
-  built = rundir.build(spec)
+  with usage_errors():
+    built = rundir.build(spec)
   if args.render is not None:
     _check_render(built.env, spec["env"])
   store = CheckpointStore(ckpt_dir, max_to_keep=None)

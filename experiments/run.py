@@ -30,7 +30,8 @@ import numpy as np
 
 from experiments import rundir
 from experiments.cli import (Parser, UsageError, add_dataclass_flags, dataclass_to_dict, given,
-                             parse_floats, parse_int, run_main)
+                             parse_floats, parse_int, run_main,
+                             usage_errors)
 
 # The default run: short enough for a few minutes on a 2-core CPU, long enough that the
 # return and the multiplier visibly move. Flags override these; --help shows them.
@@ -153,8 +154,17 @@ def _chunk_bounds(num_updates: int, log_every: int, checkpoint_every: int):
   return bounds
 
 
-def _prepare(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict, bool]:
-  """Validates everything; returns (run_dir, spec, resuming) without writing anything."""
+def _prepare(args, parser: Parser, argv: list[str]):
+  """Validates everything and builds env and trainer, writing nothing.
+
+  Returns (run_dir, spec, resuming, built).
+  """
+  with usage_errors():
+    run_dir, spec, resuming = _validate(args, parser, argv)
+    return run_dir, spec, resuming, rundir.build(spec)
+
+
+def _validate(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict, bool]:
   if args.resume is not None:
     extra = [a for a in argv if a.startswith("--")
              and a.split("=")[0] not in ("--resume", "--no-progress", "--no-plots")]
@@ -219,7 +229,7 @@ def _steps_per_update(spec: dict) -> int:
 
 
 def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool = True,
-              plots: bool = True) -> dict[str, Any]:
+              plots: bool = True, built: rundir.Built | None = None) -> dict[str, Any]:
   """Trains (or continues) the run in `run_dir`; returns summary.json's content."""
   import jax
   from tqdm import tqdm
@@ -227,7 +237,7 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
   from experiments.checkpoint import CheckpointStore
   from experiments.logs import MetricsLog
 
-  built = rundir.build(spec)
+  built = built or rundir.build(spec)
   num_updates = built.config.num_updates
   store = CheckpointStore(run_dir / rundir.CHECKPOINT_DIR, max_to_keep=spec.get("keep", 3))
   template = rundir.state_template(built)
@@ -291,13 +301,13 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
 def _main(argv: list[str]) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
-  run_dir, spec, resuming = _prepare(args, parser, argv)
+  run_dir, spec, resuming, built = _prepare(args, parser, argv)
   if not resuming:
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.write_spec(run_dir, spec)
   try:
     summary = train_run(run_dir, spec, resuming, progress=not args.no_progress,
-                        plots=not args.no_plots)
+                        plots=not args.no_plots, built=built)
   except KeyboardInterrupt:
     return 130
   for d, stats in summary["by_limit"].items():

@@ -41,6 +41,15 @@ def test_raw_round_trip_keeps_key_impls():
                                 jax.random.normal(tree["key"][1]))
 
 
+def test_zero_size_leaves_round_trip(tmp_path):
+  tree = {"empty": jnp.zeros((4, 0), jnp.float32), "x": jnp.arange(3)}
+  store = CheckpointStore(tmp_path / "ckpt")
+  store.save(1, tree)
+  back = store.restore(1, jax.eval_shape(lambda: tree))
+  assert back["empty"].shape == (4, 0)
+  _assert_same(back, tree)
+
+
 def test_store_restores_latest_complete_and_skips_broken(tmp_path):
   store = CheckpointStore(tmp_path / "ckpt", max_to_keep=None)
   for step in (1, 2, 3):
@@ -123,12 +132,18 @@ def test_dataclass_flags_cover_every_field():
   assert cfg == _Config(sizes=(3,))
 
 
-def test_run_main_turns_errors_into_exit_2(capsys):
+def test_run_main_turns_usage_errors_into_exit_2(capsys):
   def body(argv):
-    raise ValueError(f"bad value {argv[0]!r};\n accepted: x")
+    with cli.usage_errors():
+      raise ValueError(f"bad value {argv[0]!r};\n accepted: x")
   assert cli.run_main(body, ["q"]) == 2
   err = capsys.readouterr().err
   assert err == "error: bad value 'q'; accepted: x\n"
+
+  def crash(argv):
+    raise ValueError("a bug, not bad input")
+  with pytest.raises(ValueError, match="a bug"):
+    cli.run_main(crash, [])
 
 
 def _fake_run(path: pathlib.Path, limits, seeds=2, updates=20):
