@@ -1,0 +1,125 @@
+"""Orbax checkpoints of a whole pytree (e.g. a batched jaxcrl TrainState), typed keys included.
+
+Orbax stores plain arrays only, so typed PRNG keys travel as their `jax.random.key_data`
+and are re-wrapped on restore with the impl read off the restore template. Orbax writes
+each step into `<step>.orbax-checkpoint-tmp-*` and renames it when complete, so a process
+killed mid-save leaves only a tmp dir, which `CheckpointStore` ignores. A numbered step
+dir that still fails to restore (copied by hand, disk full, ...) is skipped with a warning
+in favour of the newest one that restores.
+
+  store = CheckpointStore(run_dir / "checkpoints")
+  store.save(step, state)
+  step, state = store.restore_latest(template)   # template: concrete or jax.eval_shape tree
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import shutil
+import sys
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+def _is_key(x: Any) -> bool:
+  return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _key_impl(x: Any) -> str:
+  """The PRNG impl name of a concrete or abstract (ShapeDtypeStruct) key array."""
+  if isinstance(x, jax.ShapeDtypeStruct):
+    # key_impl only accepts arrays; a tracer of the same aval carries the impl.
+    found = []
+    jax.eval_shape(lambda k: found.append(jax.random.key_impl(k)), x)
+    return found[0]
+  return jax.random.key_impl(x)
+
+
+def _size(x: Any) -> int:
+  return int(np.prod(x.shape)) if hasattr(x, "shape") else 1
+
+
+def to_raw(tree: Any) -> dict[str, Any]:
+  """A flat {name: array} of the tree's leaves, keys as their uint32 `key_data`.
+
+  Names are `<leaf index>_<path>` so they are unique and readable. Zero-size leaves
+  (e.g. an MJX model's empty actuator state) are left out: orbax refuses to save them,
+  and `from_raw` rebuilds them from the template's shape.
+  """
+  raw = {}
+  for i, (path, x) in enumerate(jax.tree_util.tree_flatten_with_path(tree)[0]):
+    if _size(x) == 0:
+      continue
+    name = re.sub(r"[^A-Za-z0-9]+", "_", jax.tree_util.keystr(path)).strip("_")
+    raw[f"{i:05d}_{name}"] = jax.random.key_data(x) if _is_key(x) else x
+  return raw
+
+
+def from_raw(raw: dict[str, Any], template: Any) -> Any:
+  """Inverse of `to_raw`: the leaves of `raw` in `template`'s structure, keys re-wrapped."""
+  leaves, treedef = jax.tree.flatten(template)
+  by_index = {int(name.split("_", 1)[0]): x for name, x in raw.items()}
+  out = []
+  for i, t in enumerate(leaves):
+    if _size(t) == 0:
+      out.append(jnp.zeros(t.shape, t.dtype))
+    elif _is_key(t):
+      out.append(jax.random.wrap_key_data(by_index[i], impl=_key_impl(t)))
+    else:
+      out.append(by_index[i])
+  return jax.tree.unflatten(treedef, out)
+
+
+class CheckpointStore:
+  """Numbered checkpoints of one pytree in `directory` (synchronous, atomic per step)."""
+
+  def __init__(self, directory: str | pathlib.Path, max_to_keep: int | None = 3):
+    self.directory = pathlib.Path(directory).absolute()
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False),
+    )
+
+  def steps(self) -> list[int]:
+    """Completed (renamed) step numbers, ascending."""
+    self._manager.reload()
+    return sorted(self._manager.all_steps())
+
+  def save(self, step: int, tree: Any) -> None:
+    self._manager.save(step, args=ocp.args.StandardSave(to_raw(tree)), force=True)
+    self._manager.wait_until_finished()
+
+  def restore(self, step: int, template: Any) -> Any:
+    """The tree saved at `step`, with the structure, dtypes and key impls of `template`."""
+    abstract = jax.eval_shape(to_raw, template)
+    raw = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    return from_raw(raw, template)
+
+  def restore_latest(self, template: Any) -> tuple[int, Any] | None:
+    """(step, tree) from the newest step that restores, or None if none does.
+
+    Steps after the restored one are unusable; they are deleted so the resumed run can
+    save those step numbers again.
+    """
+    for step in reversed(self.steps()):
+      try:
+        tree = self.restore(step, template)
+      except Exception as err:  # noqa: BLE001 - any failure means "not a usable checkpoint"
+        print(f"warning: checkpoint step {step} in {self.directory} is unreadable "
+              f"({type(err).__name__}); trying an older one", file=sys.stderr)
+        continue
+      for later in self.steps():
+        if later > step:
+          shutil.rmtree(self.directory / str(later))
+      self._manager.reload()
+      return step, tree
+    return None
+
+  def close(self) -> None:
+    self._manager.close()

@@ -1,0 +1,194 @@
+"""Evaluate a run's checkpoint: `python -m experiments.eval RUN [--step N] [--episodes 10]
+[--seed 0] [--render out.html]`.
+
+Runs `--episodes` deterministic episodes (tanh of the policy mean) for every member of the
+run (seeds x cost limits) in one jitted, vmapped scan over the episode's agent steps, and
+prints and writes (RUN/eval/step{N}.json) per cost limit the mean and std over all of its
+episodes of: return, episode cost, cost rate (cost per env step) and the share of episodes
+whose cost is within the limit. Same checkpoint and --seed -> the same numbers.
+
+--render writes a Brax HTML viewer page of one deterministic episode of member 0.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from experiments import rundir
+from experiments.cli import Parser, UsageError, parse_int, run_main, usage_errors
+
+METRICS = ("return", "cost", "cost_rate", "within_limit")
+
+
+def make_evaluate(env: Any, config: Any, episodes: int):
+  """`evaluate(state, key) -> dict of [episodes]` for one (unbatched) TrainState.
+
+  Each of the `episodes` envs runs from its own reset until its first `done`; the scan is
+  as long as one full episode, so every env finishes once (the time limit truncates).
+  """
+  import jax
+  import jax.numpy as jnp
+
+  import envs
+  import jaxcrl
+
+  episode_length = config.episode_length or getattr(env, "episode_length", 1000)
+  eval_env = envs.wrap(env, episodes, episode_length, config.action_repeat)
+  act = jaxcrl.make_act(env, config)
+  agent_steps = -(-episode_length // config.action_repeat)
+
+  def evaluate(state, key):
+    env_state = eval_env.reset(key)
+    zeros = jnp.zeros((episodes,), jnp.float32)
+
+    def step(carry, _):
+      s, finished, ret, cost, length = carry
+      action = act(state, s.obs, key, True)
+      s = eval_env.step(s, action)
+      ended = (s.done > 0) & ~finished
+      ret = jnp.where(ended, s.info["episode_return"], ret)
+      cost = jnp.where(ended, s.info["episode_cost"], cost)
+      length = jnp.where(ended, s.info["steps"].astype(jnp.float32), length)
+      return (s, finished | ended, ret, cost, length), None
+
+    init = (env_state, jnp.zeros((episodes,), bool), zeros, zeros, zeros)
+    (_, finished, ret, cost, length), _ = jax.lax.scan(step, init, None, agent_steps)
+    return {"return": ret, "cost": cost, "cost_rate": cost / jnp.maximum(length, 1.0),
+            "finished": finished,
+            "within_limit": (cost <= state.config.cost_limit).astype(jnp.float32)}
+
+  return evaluate
+
+
+def make_rollout(env: Any, config: Any):
+  """`rollout(state, key) -> env states [T]` of one deterministic episode (for rendering)."""
+  import jax
+
+  import envs
+  import jaxcrl
+
+  episode_length = config.episode_length or getattr(env, "episode_length", 1000)
+  one_env = envs.wrap(env, 1, episode_length, config.action_repeat)
+  act = jaxcrl.make_act(env, config)
+
+  def rollout(state, key):
+    def step(s, _):
+      s = one_env.step(s, act(state, s.obs, key, True))
+      return s, s
+    _, states = jax.lax.scan(step, one_env.reset(key), None,
+                             -(-episode_length // config.action_repeat))
+    return states
+
+  return rollout
+
+
+def _render_html(env: Any, states: Any) -> str:
+  """HTML of a [T, 1]-batched episode: envs.render.render_html if the env package has it,
+  else Brax's viewer on the pipeline states."""
+  import jax
+  try:
+    from envs.render import render_html
+  except ImportError:
+    render_html = None
+  first = jax.tree.map(lambda x: x[:, 0], states)
+  if render_html is not None:
+    return render_html(env, first)
+  from brax.io import html
+  length = first.obs.shape[0]
+  pipeline = [jax.tree.map(lambda x, i=i: x[i], first.pipeline_state) for i in range(length)]
+  return html.render(env.sys, pipeline)
+
+
+def _check_render(env: Any, name: str) -> None:
+  try:
+    import envs.render  # noqa: F401
+    return
+  except ImportError:
+    pass
+  if not hasattr(env, "sys"):
+    raise UsageError(f"--render: env {name!r} has no physics system to draw; "
+                     "rendering needs a Brax/MJX physics env such as PointGoal1")
+
+
+def _main(argv: list[str]) -> int:
+  parser = Parser(prog="python -m experiments.eval", description=__doc__.split("\n")[0])
+  parser.add_argument("run", type=pathlib.Path, help="run folder")
+  parser.add_argument("--step", type=parse_int, default=None,
+                      help="checkpoint (update count) to load; latest if absent")
+  parser.add_argument("--episodes", type=parse_int, default=10, help="episodes per member")
+  parser.add_argument("--seed", type=parse_int, default=0, help="seed of the eval resets")
+  parser.add_argument("--render", type=pathlib.Path, default=None, metavar="OUT.html",
+                      help="also write an HTML viewer page of one episode of member 0")
+  args = parser.parse_args(argv)
+  if args.episodes < 1:
+    raise UsageError(f"--episodes {args.episodes} is invalid; need at least 1")
+  spec = rundir.read_spec(args.run)
+  ckpt_dir = args.run / rundir.CHECKPOINT_DIR
+  if not ckpt_dir.is_dir():
+    raise UsageError(f"{str(args.run)!r} has no checkpoints yet")
+
+  import jax
+
+  from experiments.checkpoint import CheckpointStore
+  with usage_errors():
+    built = rundir.build(spec)
+  if args.render is not None:
+    _check_render(built.env, spec["env"])
+  store = CheckpointStore(ckpt_dir, max_to_keep=None)
+  steps = store.steps()
+  if not steps:
+    raise UsageError(f"{str(args.run)!r} has no complete checkpoint yet")
+  step = steps[-1] if args.step is None else args.step
+  if step not in steps:
+    raise UsageError(f"--step {step} has no checkpoint; available: "
+                     f"{', '.join(map(str, steps))}")
+  state = store.restore(step, rundir.state_template(built))
+  store.close()
+
+  members = rundir.run_members(spec)
+  keys = jax.random.split(jax.random.key(args.seed), len(members))
+  evaluate = jax.jit(jax.vmap(make_evaluate(built.env, built.config, args.episodes)))
+  results = jax.device_get(evaluate(state, keys))
+  if not results["finished"].all():
+    raise RuntimeError("some eval episodes did not end within the episode length")
+
+  report: dict[str, Any] = {
+      "run": str(args.run), "step": step, "episodes_per_member": args.episodes,
+      "seed": args.seed, "deterministic": True, "by_limit": {}, "members": []}
+  for j, m in enumerate(members):
+    report["members"].append({"seed": m.seed, "cost_limit": m.cost_limit,
+                              **{k: float(np.mean(results[k][j])) for k in METRICS}})
+  print(f"{spec['env']} {spec['config']['algo']} checkpoint {step}, "
+        f"{args.episodes} deterministic episodes x {spec['seeds']} seeds per limit")
+  for d in spec["cost_limits"]:
+    rows = [j for j, m in enumerate(members) if m.cost_limit == d]
+    stats = {k: {"mean": float(np.mean(results[k][rows])),
+                 "std": float(np.std(results[k][rows]))} for k in METRICS}
+    report["by_limit"][f"{d:g}"] = stats
+    print(f"limit {d:g}: " + ", ".join(
+        f"{k} {v['mean']:.4g}±{v['std']:.2g}" for k, v in stats.items()))
+  out = args.run / "eval" / f"step{step}.json"
+  out.parent.mkdir(exist_ok=True)
+  out.write_text(json.dumps(report, indent=2) + "\n")
+  print(f"wrote {out}")
+
+  if args.render is not None:
+    member0 = jax.tree.map(lambda x: x[0], state)
+    states = jax.jit(make_rollout(built.env, built.config))(member0, jax.random.key(args.seed))
+    args.render.parent.mkdir(parents=True, exist_ok=True)
+    args.render.write_text(_render_html(built.env, states))
+    print(f"wrote {args.render}")
+  return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  return run_main(_main, argv)
+
+
+if __name__ == "__main__":
+  sys.exit(main())

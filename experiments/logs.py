@@ -1,0 +1,130 @@
+"""Per-member metric logs of a run: one CSV and one TensorBoard dir per (seed, cost limit).
+
+A run trains `M = seeds x cost limits` members in one program; each update yields a flat
+dict of scalars per member. Rows are keyed by `update` (1-based count of updates done), so
+a resumed run first drops rows past its checkpoint (`truncate`) and TensorBoard purges
+events past it (`purge_step`), and the logs read as if the run had never stopped.
+
+Layout under the run dir:
+  metrics/seed{S}_limit{L}.csv   columns: update, <metric names, sorted>
+  tb/seed{S}_limit{L}/           tensorboardX event files
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import pathlib
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+  """One trained copy: a seed index and a cost limit."""
+  seed: int
+  cost_limit: float
+
+  @property
+  def name(self) -> str:
+    return f"seed{self.seed}_limit{self.cost_limit:g}"
+
+
+def members(seeds: int, cost_limits: Sequence[float]) -> list[Member]:
+  """Seed-major member order, the order of the run's batch axis."""
+  return [Member(s, float(c)) for s in range(seeds) for c in cost_limits]
+
+
+def read_csv(path: str | pathlib.Path) -> dict[str, np.ndarray]:
+  """A metrics CSV as column name -> float array (empty arrays if it has no rows)."""
+  with open(path, newline="") as f:
+    reader = csv.reader(f)
+    header = next(reader, [])
+    rows = [[float(v) for v in row] for row in reader if row]
+  data = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(header))
+  return {name: data[:, i] for i, name in enumerate(header)}
+
+
+def truncate(path: pathlib.Path, last_update: int) -> None:
+  """Drops rows with `update > last_update` (written after the checkpoint resumed from)."""
+  if not path.exists():
+    return
+  with open(path, newline="") as f:
+    rows = list(csv.reader(f))
+  if not rows:
+    return
+  keep = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= last_update]
+  with open(path, "w", newline="") as f:
+    csv.writer(f).writerows(keep)
+
+
+class MetricsLog:
+  """Appends per-update metrics of every member to its CSV and TensorBoard dir."""
+
+  def __init__(self, run_dir: pathlib.Path, run_members: Sequence[Member],
+               start_update: int = 0, tensorboard: bool = True):
+    self.members = list(run_members)
+    self._csv_dir = run_dir / "metrics"
+    self._csv_dir.mkdir(parents=True, exist_ok=True)
+    self._columns: list[str] | None = None
+    self._writers = []
+    for m in self.members:
+      truncate(self.csv_path(m), start_update)
+    if tensorboard:
+      from tensorboardX import SummaryWriter
+      for m in self.members:
+        self._writers.append(SummaryWriter(
+            str(run_dir / "tb" / m.name),
+            purge_step=start_update + 1 if start_update else None))
+
+  def csv_path(self, member: Member) -> pathlib.Path:
+    return self._csv_dir / f"{member.name}.csv"
+
+  def write(self, first_update: int, metrics: Mapping[str, np.ndarray]) -> None:
+    """Logs `metrics[name]` of shape [K, M] as updates first_update .. first_update+K-1."""
+    names = sorted(metrics)
+    if self._columns is None:
+      self._columns = names
+      for m in self.members:
+        path = self.csv_path(m)
+        if not path.exists() or path.stat().st_size == 0:
+          with open(path, "w", newline="") as f:
+            csv.writer(f).writerow(["update"] + names)
+        else:
+          with open(path, newline="") as f:
+            header = next(csv.reader(f))
+          if header[1:] != names:
+            raise ValueError(f"{path} has columns {header[1:]}, the trainer now reports "
+                             f"{names}; delete it or start a new run")
+    values = np.stack([np.asarray(metrics[n], np.float64) for n in names], axis=-1)
+    num_updates = values.shape[0]
+    for j, m in enumerate(self.members):
+      with open(self.csv_path(m), "a", newline="") as f:
+        w = csv.writer(f)
+        for k in range(num_updates):
+          w.writerow([first_update + k] + [_fmt(v) for v in values[k, j]])
+      if self._writers:
+        for k in range(num_updates):
+          for i, n in enumerate(names):
+            self._writers[j].add_scalar(n, float(values[k, j, i]), first_update + k)
+    for w in self._writers:
+      w.flush()
+
+  def close(self) -> None:
+    for w in self._writers:
+      w.close()
+
+
+def _fmt(v: float) -> str:
+  return repr(float(v)) if math.isfinite(v) else str(float(v))
+
+
+def last_rows(paths: Iterable[pathlib.Path], window: int) -> list[dict[str, float]]:
+  """Per CSV, each metric averaged over its last `window` rows (the run's final numbers)."""
+  out = []
+  for p in paths:
+    data = read_csv(p)
+    out.append({k: float(np.mean(v[-window:])) for k, v in data.items() if len(v)})
+  return out

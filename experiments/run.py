@@ -1,0 +1,326 @@
+"""Train, log, checkpoint: `python -m experiments.run [flags]` (`--help` lists them all).
+
+  python -m experiments.run --env PointGoal1 --algo ppo_statewise --steps 5e6 --seeds 3 \
+      --cost-limits 10,25,50 --out runs/sweep
+  python -m experiments.run --resume runs/sweep     # continue where it stopped
+
+Seeds x cost limits train together as one batch axis M of one compiled program:
+jit(scan(vmap(update))) runs `--log-every` updates per host round-trip. Member (s, d) uses
+key jax.random.key(seed + s) for every limit d, so limits compare on common random numbers.
+
+Run folder (see experiments/rundir.py): config.json, metrics/*.csv, tb/*, checkpoints/<update>/
+(the whole batched TrainState every --checkpoint-every updates and at the end),
+summary.json and plots/*.png at the end. Checkpoints fall on chunk boundaries, so a resumed
+run replays exactly the same compiled chunks and on CPU ends bit-identical to an
+uninterrupted one. Ctrl-C saves the last completed chunk before exiting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.metadata
+import json
+import pathlib
+import sys
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from experiments import rundir
+from experiments.cli import (Parser, UsageError, add_dataclass_flags, dataclass_to_dict, given,
+                             parse_floats, parse_int, run_main,
+                             usage_errors)
+
+# The default run: short enough for a few minutes on a 2-core CPU, long enough that the
+# return and the multiplier visibly move. Flags override these; --help shows them.
+DEFAULT_ENV = "PointGoal1"
+DEFAULT_OVERRIDES = dict(
+    algo="ppo_lag",
+    num_timesteps=300_000,
+    num_envs=16,
+    unroll_length=125,
+    num_minibatches=8,
+    num_epochs=4,
+)
+SUMMARY_METRICS = ("episode/return", "episode/cost", "episode/cost_rate",
+                   "constraint/violation_frac", "lambda/mean", "lambda/max")
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "brax", "mujoco", "mujoco-mjx",
+            "orbax-checkpoint", "numpy", "tensorboardX", "matplotlib")
+
+
+def _default_config():
+  import jaxcrl
+  return dataclasses.replace(jaxcrl.TrainConfig(), **DEFAULT_OVERRIDES)
+
+
+def build_parser() -> Parser:
+  parser = Parser(prog="python -m experiments.run",
+                  description="Train constrained PPO on a jaxcrl env; see the module docstring.")
+  run = parser.add_argument_group("run")
+  run.add_argument("--env", default=DEFAULT_ENV, help="registered env name or Safety-Gym id")
+  run.add_argument("--seeds", type=parse_int, default=1, help="number of seeds trained together")
+  run.add_argument("--seed", type=parse_int, default=0, help="first seed")
+  run.add_argument("--cost-limits", type=parse_floats, default=None, metavar="D1,D2,..",
+                   help="cost limits trained together (overrides --cost-limit)")
+  run.add_argument("--steps", type=parse_int, default=None, metavar="INT",
+                   help="alias of --num-timesteps")
+  run.add_argument("--out", type=pathlib.Path, default=None,
+                   help="new run folder; if absent, runs/<env>_<algo>_<time>")
+  run.add_argument("--resume", type=pathlib.Path, default=None, metavar="RUN",
+                   help="continue the run in this folder with its saved config "
+                        "(no other config flags allowed)")
+  run.add_argument("--log-every", type=parse_int, default=10, metavar="K",
+                   help="updates per compiled chunk (one host round-trip, CSV/TB rows)")
+  run.add_argument("--checkpoint-every", type=parse_int, default=50, metavar="N",
+                   help="updates between checkpoints (rounded up to a multiple of K)")
+  run.add_argument("--keep-checkpoints", type=parse_int, default=3, metavar="N",
+                   help="newest checkpoints kept on disk")
+  run.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+  run.add_argument("--no-plots", action="store_true", help="skip plots at the end")
+  add_dataclass_flags(parser, _default_config(), "TrainConfig (jaxcrl.TrainConfig fields)")
+  return parser
+
+
+def _versions() -> dict[str, str]:
+  out = {"python": sys.version.split()[0]}
+  for pkg in PACKAGES:
+    try:
+      out[pkg] = importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:
+      pass
+  return out
+
+
+def _spec_from_args(args, parser: Parser, argv: list[str]) -> dict[str, Any]:
+  import envs
+  import jaxcrl
+  defaults = _default_config()
+  fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(jaxcrl.TrainConfig)}
+  if args.steps is not None:
+    if given(argv, "--num-timesteps"):
+      raise UsageError("give --steps or --num-timesteps, not both")
+    fields["num_timesteps"] = args.steps
+  config = dataclasses.replace(defaults, **fields)
+  if args.cost_limits is not None and given(argv, "--cost-limit"):
+    raise UsageError("give --cost-limit or --cost-limits, not both")
+  limits = args.cost_limits if args.cost_limits is not None else (config.cost_limit,)
+  if not limits:
+    raise UsageError("--cost-limits is empty; give numbers like 10,25,50")
+  for d in limits:
+    if not d >= 0:
+      raise UsageError(f"cost limit {d:g} is invalid; cost limits must be >= 0")
+  if len(set(limits)) != len(limits):
+    raise UsageError(f"--cost-limits {','.join(f'{d:g}' for d in limits)} repeats a value")
+  if args.seeds < 1:
+    raise UsageError(f"--seeds {args.seeds} is invalid; need at least 1")
+  if args.seed < 0:
+    raise UsageError(f"--seed {args.seed} is invalid; seeds are >= 0")
+  config = dataclasses.replace(config, cost_limit=float(limits[0]))
+  for d in limits:
+    dataclasses.replace(config, cost_limit=float(d)).validate()
+  env_name = envs.canonical_name(args.env)
+  return {
+      "env": env_name, "seed": args.seed, "seeds": args.seeds,
+      "cost_limits": [float(d) for d in limits],
+      "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
+      "keep": args.keep_checkpoints, "config": dataclass_to_dict(config), "argv": argv, "versions": _versions(),
+      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+  }
+
+
+def _check_intervals(spec: dict[str, Any]) -> None:
+  if spec["log_every"] < 1:
+    raise UsageError(f"--log-every {spec['log_every']} is invalid; need at least 1 update")
+  if spec["checkpoint_every"] < 1:
+    raise UsageError(f"--checkpoint-every {spec['checkpoint_every']} is invalid; "
+                     "need at least 1 update")
+  if spec.get("keep", 3) < 1:
+    raise UsageError(f"--keep-checkpoints {spec['keep']} is invalid; keep at least 1")
+
+
+def _chunk_bounds(num_updates: int, log_every: int, checkpoint_every: int):
+  """[(start, stop, save)]: chunks of log_every updates; save on every checkpoint_every-th
+  boundary (rounded up to a chunk boundary) and at the end."""
+  bounds, start, next_save = [], 0, checkpoint_every
+  while start < num_updates:
+    stop = min(start + log_every, num_updates)
+    save = stop >= next_save or stop == num_updates
+    if stop >= next_save:
+      next_save = (stop // checkpoint_every + 1) * checkpoint_every
+    bounds.append((start, stop, save))
+    start = stop
+  return bounds
+
+
+def _prepare(args, parser: Parser, argv: list[str]):
+  """Validates everything and builds env and trainer, writing nothing.
+
+  Returns (run_dir, spec, resuming, built).
+  """
+  with usage_errors():
+    run_dir, spec, resuming = _validate(args, parser, argv)
+    return run_dir, spec, resuming, rundir.build(spec)
+
+
+def _validate(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict, bool]:
+  if args.resume is not None:
+    extra = [a for a in argv if a.startswith("--")
+             and a.split("=")[0] not in ("--resume", "--no-progress", "--no-plots")]
+    if extra:
+      raise UsageError(f"--resume continues the saved config; drop {' '.join(extra)} "
+                       "(only --no-progress and --no-plots may go with it)")
+    spec = rundir.read_spec(args.resume)
+    if not (args.resume / rundir.CHECKPOINT_DIR).is_dir():
+      raise UsageError(f"{str(args.resume)!r} has no {rundir.CHECKPOINT_DIR}/; "
+                       "not a run folder that can be resumed")
+    _check_intervals(spec)
+    import envs
+    envs.canonical_name(spec["env"])
+    rundir.config_from_spec(spec).validate()
+    return args.resume, spec, True
+  spec = _spec_from_args(args, parser, argv)
+  _check_intervals(spec)
+  out = args.out
+  if out is None:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = pathlib.Path("runs") / f"{spec['env']}_{spec['config']['algo']}_{stamp}"
+  if rundir.is_run(out):
+    raise UsageError(f"--out {str(out)!r} already holds a run; continue it with "
+                     f"--resume {out} or choose a new folder")
+  if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    raise UsageError(f"--out {str(out)!r} exists and is not an empty folder; "
+                     "choose a new folder")
+  return out, spec, False
+
+
+def _summarise(run_dir: pathlib.Path, spec: dict, wall_s: float, steps_this_session: int,
+               final_update: int, num_updates: int) -> dict[str, Any]:
+  from experiments.logs import read_csv
+  members_out = []
+  for m in rundir.run_members(spec):
+    data = read_csv(run_dir / "metrics" / f"{m.name}.csv")
+    window = max(1, len(data["update"]) // 10)
+    final = {k: float(np.mean(data[k][-window:])) for k in SUMMARY_METRICS if k in data}
+    members_out.append({"seed": m.seed, "cost_limit": m.cost_limit, "final": final})
+  by_limit = {}
+  for d in spec["cost_limits"]:
+    rows = [x["final"] for x in members_out if x["cost_limit"] == d]
+    by_limit[f"{d:g}"] = {
+        k: {"mean": float(np.mean([r[k] for r in rows])),
+            "std": float(np.std([r[k] for r in rows]))}
+        for k in rows[0]}
+  return {
+      "env": spec["env"], "algo": spec["config"]["algo"], "updates": final_update,
+      "num_updates": num_updates,
+      "env_steps_per_member": int(final_update * _steps_per_update(spec)),
+      "finished": final_update >= num_updates,
+      "wall_s_last_session": round(wall_s, 2),
+      "env_steps_per_s_last_session": round(steps_this_session / max(wall_s, 1e-9), 1),
+      "final_window": "mean of the last 10% of updates",
+      "by_limit": by_limit, "members": members_out,
+  }
+
+
+def _steps_per_update(spec: dict) -> int:
+  c = spec["config"]
+  return c["num_envs"] * c["unroll_length"] * c["action_repeat"]
+
+
+def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool = True,
+              plots: bool = True, built: rundir.Built | None = None) -> dict[str, Any]:
+  """Trains (or continues) the run in `run_dir`; returns summary.json's content."""
+  import jax
+  from tqdm import tqdm
+
+  from experiments.checkpoint import CheckpointStore
+  from experiments.logs import MetricsLog
+
+  built = built or rundir.build(spec)
+  num_updates = built.config.num_updates
+  store = CheckpointStore(run_dir / rundir.CHECKPOINT_DIR, max_to_keep=spec.get("keep", 3))
+  template = rundir.state_template(built)
+  start, state = 0, None
+  if resuming:
+    restored = store.restore_latest(template)
+    if restored is not None:
+      start, state = restored
+  if state is None:
+    state = built.init(built.keys, built.stacked_config)
+
+  update = jax.vmap(built.update)
+
+  @jax.jit
+  def chunk_fn(state, length_marker):
+    # length_marker is a dummy [L] array: its static shape fixes the scan length.
+    return jax.lax.scan(lambda s, _: update(s), state, length_marker)
+
+  log = MetricsLog(run_dir, rundir.run_members(spec), start_update=start)
+  per_update = _steps_per_update(spec)
+  bar = tqdm(total=num_updates * per_update, initial=start * per_update, unit="step",
+             unit_scale=True, dynamic_ncols=True, disable=not progress,
+             desc=f"{spec['env']} {spec['config']['algo']} M={len(built.member_configs)}")
+  t0, done = time.perf_counter(), start
+  try:
+    for lo, hi, save in _chunk_bounds(num_updates, spec["log_every"], spec["checkpoint_every"]):
+      if hi <= start:
+        continue
+      new_state, metrics = chunk_fn(state, np.zeros((hi - lo,), np.float32))
+      metrics = jax.device_get(metrics)
+      log.write(lo + 1, metrics)
+      if save:
+        store.save(hi, new_state)
+      # Only now is the chunk fully recorded; an interrupt before this line resumes from
+      # `done`, and the logs' rows past it are dropped then.
+      state, done = new_state, hi
+      bar.update((hi - lo) * per_update)
+      bar.set_postfix(ret=f"{metrics['episode/return'][-1].mean():.2f}",
+                      cost=f"{metrics['episode/cost'][-1].mean():.2f}",
+                      lam=f"{metrics['lambda/mean'][-1].mean():.3f}", refresh=False)
+  except KeyboardInterrupt:
+    if done > start and done not in store.steps():
+      store.save(done, state)
+    bar.close()
+    print(f"\ninterrupted after update {done}; continue with --resume {run_dir}",
+          file=sys.stderr)
+    raise
+  finally:
+    bar.close()
+    log.close()
+    store.close()
+  wall = time.perf_counter() - t0
+  summary = _summarise(run_dir, spec, wall, (done - start) * per_update, done, num_updates)
+  (run_dir / rundir.SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+  if plots:
+    from experiments.plot import plot_runs
+    plot_runs([run_dir], run_dir / "plots")
+  return summary
+
+
+def _main(argv: list[str]) -> int:
+  parser = build_parser()
+  args = parser.parse_args(argv)
+  run_dir, spec, resuming, built = _prepare(args, parser, argv)
+  if not resuming:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rundir.write_spec(run_dir, spec)
+  try:
+    summary = train_run(run_dir, spec, resuming, progress=not args.no_progress,
+                        plots=not args.no_plots, built=built)
+  except KeyboardInterrupt:
+    return 130
+  for d, stats in summary["by_limit"].items():
+    line = ", ".join(f"{k.replace('episode/', '')} {v['mean']:.3g}±{v['std']:.2g}"
+                     for k, v in stats.items())
+    print(f"limit {d}: {line}")
+  print(f"run folder: {run_dir}")
+  return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  return run_main(_main, argv)
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,99 @@
+"""What a run folder is, and how to rebuild a run's env, configs and state from it.
+
+A run folder holds `config.json` (the run spec below), `metrics/`, `tb/`, `checkpoints/`
+and, once finished, `summary.json` and `plots/`. The spec is a plain JSON dict:
+
+  env: registered env name         seed, seeds: base seed and number of seeds
+  cost_limits: [float, ...]        log_every, checkpoint_every: in updates
+  config: TrainConfig fields (cost_limit there is ignored in favour of cost_limits)
+  argv, versions, created: provenance
+
+Reading specs and metrics needs no JAX; `build` imports jaxcrl and envs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any
+
+from experiments.cli import UsageError
+from experiments.logs import Member, members
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+SUMMARY_FILE = "summary.json"
+
+
+def is_run(path: str | pathlib.Path) -> bool:
+  return (pathlib.Path(path) / CONFIG_FILE).is_file()
+
+
+def read_spec(path: str | pathlib.Path) -> dict[str, Any]:
+  """The spec of run folder `path`; UsageError if `path` is not a run folder."""
+  path = pathlib.Path(path)
+  if not is_run(path):
+    raise UsageError(f"{str(path)!r} is not a jaxcrl run folder (no {CONFIG_FILE}); "
+                     "pass a folder written by `python -m experiments.run --out DIR`")
+  try:
+    spec = json.loads((path / CONFIG_FILE).read_text())
+  except json.JSONDecodeError as err:
+    raise UsageError(f"{str(path / CONFIG_FILE)!r} is not valid JSON ({err})") from None
+  missing = {"env", "seed", "seeds", "cost_limits", "config"} - set(spec)
+  if missing:
+    raise UsageError(f"{str(path / CONFIG_FILE)!r} lacks {sorted(missing)}; "
+                     "not a jaxcrl run folder")
+  return spec
+
+
+def write_spec(path: pathlib.Path, spec: dict[str, Any]) -> None:
+  tmp = path / (CONFIG_FILE + ".tmp")
+  tmp.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
+  tmp.rename(path / CONFIG_FILE)
+
+
+def run_members(spec: dict[str, Any]) -> list[Member]:
+  return members(spec["seeds"], spec["cost_limits"])
+
+
+@dataclasses.dataclass
+class Built:
+  """A run's objects. Batch axis M = seeds x cost limits, seed-major (see `run_members`)."""
+  env: Any                 # unbatched env from envs.make
+  config: Any              # TrainConfig with the first cost limit
+  member_configs: list     # one TrainConfig per member
+  stacked_config: Any      # jaxcrl.stack_configs(member_configs), leaves [M, ...]
+  keys: Any                # typed keys [M]
+  init: Any                # (keys[M], stacked_config) -> TrainState[M], jitted
+  update: Any              # unbatched update(state) -> (state, metrics)
+
+
+def config_from_spec(spec: dict[str, Any]) -> Any:
+  import jaxcrl
+  from experiments.cli import dataclass_from_dict
+  return dataclass_from_dict(jaxcrl.TrainConfig, spec["config"])
+
+
+def build(spec: dict[str, Any]) -> Built:
+  """Rebuilds env, configs, keys and the batched init of the run described by `spec`."""
+  import jax
+  import envs
+  import jaxcrl
+
+  env = envs.make(spec["env"])
+  base = config_from_spec(spec)
+  member_configs = [dataclasses.replace(base, cost_limit=m.cost_limit)
+                    for m in run_members(spec)]
+  stacked = jaxcrl.stack_configs(member_configs)
+  keys = jax.numpy.stack([jax.random.key(spec["seed"] + m.seed) for m in run_members(spec)])
+  init, update = jaxcrl.make_init_update(env, member_configs[0])
+  return Built(env=env, config=member_configs[0], member_configs=member_configs,
+               stacked_config=stacked, keys=keys, init=jax.jit(jax.vmap(init)),
+               update=update)
+
+
+def state_template(built: Built) -> Any:
+  """The batched TrainState's shapes and dtypes, without running init."""
+  import jax
+  return jax.eval_shape(built.init, built.keys, built.stacked_config)

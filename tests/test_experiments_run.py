@@ -1,0 +1,189 @@
+"""`experiments.run` / `.eval` end to end, in-process, on a tiny ProbeCostlyBandit config."""
+
+import json
+import os
+import pathlib
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from experiments import eval as eval_cli
+from experiments import logs, rundir, run
+from experiments.checkpoint import CheckpointStore, to_raw
+
+# 2 seeds x 2 limits; 6 updates of 8 envs x 4 steps; chunks of 2 updates, a checkpoint each.
+TINY = ["--env", "ProbeCostlyBandit", "--algo", "ppo_lag", "--steps", "192",
+        "--num-envs", "8", "--unroll-length", "4", "--num-minibatches", "2",
+        "--num-epochs", "1", "--policy-hidden", "8", "--value-hidden", "8",
+        "--multiplier-hidden", "8", "--lagrange-lr", "0.5", "--seeds", "2",
+        "--cost-limits", "0.2,0.5", "--log-every", "2", "--checkpoint-every", "2",
+        "--no-progress", "--no-plots"]
+
+
+def _listing(root: pathlib.Path):
+  """Every path under root with its size and mtime: proof that nothing was touched."""
+  return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+                for p in root.rglob("*"))
+
+
+def _final_state(run_dir):
+  spec = rundir.read_spec(run_dir)
+  built = rundir.build(spec)
+  store = CheckpointStore(run_dir / "checkpoints")
+  step, state = store.restore_latest(rundir.state_template(built))
+  store.close()
+  return step, state
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+  out = tmp_path_factory.mktemp("runs") / "tiny"
+  assert run.main(TINY + ["--out", str(out)]) == 0
+  return out
+
+
+def test_run_folder_contents(finished):
+  spec = json.loads((finished / "config.json").read_text())
+  assert spec["env"] == "ProbeCostlyBandit" and spec["seeds"] == 2
+  assert spec["cost_limits"] == [0.2, 0.5] and spec["config"]["num_envs"] == 8
+  assert spec["argv"][:2] == ["--env", "ProbeCostlyBandit"] and "jax" in spec["versions"]
+  for m in rundir.run_members(spec):
+    data = logs.read_csv(finished / "metrics" / f"{m.name}.csv")
+    np.testing.assert_array_equal(data["update"], np.arange(1, 7))
+    np.testing.assert_array_equal(data["train/env_steps"], 32 * np.arange(1, 7))
+    for key in ("episode/return", "episode/cost", "lambda/mean", "policy/kl"):
+      assert np.isfinite(data[key]).all()
+    assert any((finished / "tb" / m.name).iterdir())
+  assert CheckpointStore(finished / "checkpoints").steps() == [2, 4, 6]
+  summary = json.loads((finished / "summary.json").read_text())
+  assert summary["finished"] and summary["updates"] == 6
+  assert set(summary["by_limit"]) == {"0.2", "0.5"}
+  # The limits share keys per seed, so they differ only through lambda's response to d:
+  # with cost above both limits, the tighter one grows lambda faster.
+  lam = {d: summary["by_limit"][d]["lambda/mean"]["mean"] for d in ("0.2", "0.5")}
+  assert lam["0.2"] > lam["0.5"] > 0
+
+
+def test_resume_is_bit_identical_and_skips_broken_checkpoints(finished, tmp_path):
+  # Simulate a run killed while saving update 6: checkpoints up to 2 complete, update 4's
+  # numbered dir lost its data, update 6 only in orbax's tmp dir; CSVs ran ahead to 6.
+  broken = tmp_path / "broken"
+  shutil.copytree(finished, broken)
+  ckpt = broken / "checkpoints"
+  (broken / "summary.json").unlink(missing_ok=True)
+  shutil.rmtree(ckpt / "4" / "default")
+  (ckpt / "4" / "default").mkdir()
+  os.rename(ckpt / "6", ckpt / "6.orbax-checkpoint-tmp-1234")
+  assert run.main(["--resume", str(broken), "--no-progress", "--no-plots"]) == 0
+
+  step_a, state_a = _final_state(finished)
+  step_b, state_b = _final_state(broken)
+  assert step_a == step_b == 6
+  leaves_a, leaves_b = jax.tree.leaves(to_raw(state_a)), jax.tree.leaves(to_raw(state_b))
+  assert len(leaves_a) == len(leaves_b)
+  for a, b in zip(leaves_a, leaves_b):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  for m in rundir.run_members(rundir.read_spec(finished)):
+    name = f"metrics/{m.name}.csv"
+    assert (broken / name).read_text() == (finished / name).read_text()
+
+
+BAD = {
+    "unknown env": (["--env", "NoSuchEnv"], "NoSuchEnv"),
+    "unknown algo": (["--algo", "ppo_magic"], "ppo_magic"),
+    "negative limit list": (["--cost-limits", "10,-1"], "-1"),
+    "negative limit": (["--cost-limit", "-3"], "-3"),
+    "both limit flags": (["--cost-limit", "3", "--cost-limits", "1,2"], "not both"),
+    "non-dividing minibatches": (["--num-minibatches", "5"], "num_minibatches=5"),
+    "steps below one update": (["--steps", "10"], "num_timesteps=10"),
+    "zero seeds": (["--seeds", "0"], "--seeds 0"),
+    "bad number": (["--num-envs", "eight"], "eight"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_input_exit_2_writes_nothing(name, tmp_path, capsys):
+  extra, needle = BAD[name]
+  out = tmp_path / "new"
+  before = _listing(tmp_path)
+  base = TINY[:TINY.index("--cost-limits")] + TINY[TINY.index("--cost-limits") + 2:]
+  assert run.main(base + extra + ["--out", str(out)]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
+  assert _listing(tmp_path) == before
+
+
+def test_bad_resume_and_out_exit_2_touch_nothing(finished, tmp_path, capsys):
+  shutil.copytree(finished, tmp_path / "done")
+  (tmp_path / "notarun").mkdir()
+  (tmp_path / "notarun" / "x.txt").write_text("keep me")
+  before = _listing(tmp_path)
+  cases = [
+      (["--resume", str(tmp_path / "notarun")], "not a jaxcrl run folder"),
+      (["--resume", str(tmp_path / "missing")], "not a jaxcrl run folder"),
+      (TINY + ["--out", str(tmp_path / "done")], "already holds a run"),
+      (TINY + ["--out", str(tmp_path / "notarun")], "not an empty folder"),
+      (["--resume", str(tmp_path / "done"), "--num-envs", "4"], "--num-envs"),
+  ]
+  for argv, needle in cases:
+    assert run.main(argv) == 2, argv
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
+  assert _listing(tmp_path) == before
+
+
+def test_eval_finite_and_reproducible(finished, tmp_path, capsys):
+  work = tmp_path / "run"
+  shutil.copytree(finished, work)
+  assert eval_cli.main([str(work), "--episodes", "4", "--seed", "3"]) == 0
+  first = json.loads((work / "eval" / "step6.json").read_text())
+  assert eval_cli.main([str(work), "--episodes", "4", "--seed", "3"]) == 0
+  assert json.loads((work / "eval" / "step6.json").read_text()) == first
+  assert first["step"] == 6 and len(first["members"]) == 4
+  for stats in first["by_limit"].values():
+    for key, v in stats.items():
+      assert np.isfinite(v["mean"]) and np.isfinite(v["std"]), key
+    # One-step bandit: return = cost = cost rate, each 0 or 1.
+    assert stats["return"] == stats["cost"] == stats["cost_rate"]
+    assert 0.0 <= stats["within_limit"]["mean"] <= 1.0
+  assert eval_cli.main([str(work), "--step", "4"]) == 0
+  assert (work / "eval" / "step4.json").exists()
+  out = capsys.readouterr().out
+  assert "limit 0.2:" in out and "within_limit" in out
+
+  before = _listing(tmp_path)
+  for argv, needle in [([str(work), "--step", "5"], "available: 2, 4, 6"),
+                       ([str(tmp_path / "nope")], "not a jaxcrl run folder"),
+                       ([str(work), "--episodes", "0"], "--episodes 0")]:
+    assert eval_cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err, err
+  assert _listing(tmp_path) == before
+
+
+def test_ctrl_c_saves_last_chunk_and_resume_matches(finished, tmp_path, monkeypatch, capsys):
+  out = tmp_path / "interrupted"
+  real_write = logs.MetricsLog.write
+
+  def write_then_interrupt(self, first_update, metrics):
+    real_write(self, first_update, metrics)
+    if first_update == 5:  # Ctrl-C while chunk 3 is being saved
+      raise KeyboardInterrupt
+
+  monkeypatch.setattr(logs.MetricsLog, "write", write_then_interrupt)
+  # Checkpoints only at the end: the update-4 checkpoint must come from the Ctrl-C handler.
+  argv = TINY[:TINY.index("--checkpoint-every")] + TINY[TINY.index("--checkpoint-every") + 2:]
+  assert run.main(argv + ["--checkpoint-every", "6", "--out", str(out)]) == 130
+  assert "--resume" in capsys.readouterr().err
+  assert CheckpointStore(out / "checkpoints").steps() == [4]
+  monkeypatch.setattr(logs.MetricsLog, "write", real_write)
+  assert run.main(["--resume", str(out), "--no-progress", "--no-plots"]) == 0
+  _, state_a = _final_state(finished)
+  _, state_b = _final_state(out)
+  for a, b in zip(jax.tree.leaves(to_raw(state_a)), jax.tree.leaves(to_raw(state_b))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  m = rundir.run_members(rundir.read_spec(out))[0]
+  assert ((out / "metrics" / f"{m.name}.csv").read_text()
+          == (finished / "metrics" / f"{m.name}.csv").read_text())
