@@ -6,6 +6,8 @@ Writes PNGs (matplotlib, Agg) into DIR (default: `plots/` inside the single run 
   cost.png       episode cost vs env steps, each cost limit as a dashed horizontal line
   lambda.png     mean Lagrange multiplier vs env steps
   tradeoff.png   final return vs final cost per cost limit (runs with several limits)
+  lambda_map_limit{d}.png   lambda(s) over the arena with hazards, for ppo_statewise runs
+                 on navigation envs (seed 0, latest checkpoint; see experiments/lambda_map.py)
 Final numbers average the last 10% of updates; the tradeoff error bars are the std over seeds.
 """
 
@@ -122,6 +124,9 @@ def plot_runs(run_dirs: Sequence[pathlib.Path], out_dir: pathlib.Path) -> list[p
     fig.savefig(path, dpi=100)
     plt.close(fig)
     written.append(path)
+  from experiments import lambda_map
+  for r in run_dirs:
+    written += lambda_map.plot_run(pathlib.Path(r), out_dir)
   return written
 
 
