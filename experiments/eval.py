@@ -147,8 +147,14 @@ def _main(argv: list[str]) -> int:
   if step not in steps:
     raise UsageError(f"--step {step} has no checkpoint; available: "
                      f"{', '.join(map(str, steps))}")
-  state = store.restore(step, rundir.state_template(built))
-  store.close()
+  try:
+    state = store.restore(step, rundir.state_template(built))
+  except ValueError as err:  # e.g. the env's observation size changed since training
+    first = str(err).split(". ")[0]
+    raise UsageError(f"checkpoint {step} of {str(args.run)!r} does not fit the run's env "
+                     f"and config as they build now: {first}") from err
+  finally:
+    store.close()
 
   members = rundir.run_members(spec)
   keys = jax.random.split(jax.random.key(args.seed), len(members))

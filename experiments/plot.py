@@ -81,10 +81,16 @@ def plot_runs(run_dirs: Sequence[pathlib.Path], out_dir: pathlib.Path) -> list[p
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, g in enumerate(present):
       c = colors[i % len(colors)]
-      y = g["data"][metric]
-      ax.plot(g["x"], y.mean(0), color=c, label=f"{g['label']} (n={y.shape[0]})")
+      x, y = g["x"], g["data"][metric]
+      count = g["data"].get("episode/count")
+      if metric.startswith("episode/") and count is not None:
+        # Updates where no episode ended repeat the last value; plot only fresh ones.
+        fresh = (count > 0).all(0)
+        if fresh.sum() >= 2:
+          x, y = x[fresh], y[:, fresh]
+      ax.plot(x, y.mean(0), color=c, label=f"{g['label']} (n={y.shape[0]})")
       if y.shape[0] > 1:
-        ax.fill_between(g["x"], y.min(0), y.max(0), color=c, alpha=0.2, linewidth=0)
+        ax.fill_between(x, y.min(0), y.max(0), color=c, alpha=0.2, linewidth=0)
       if metric == "episode/cost":
         ax.axhline(g["limit"], color=c, linestyle="--", linewidth=1)
     ax.set_xlabel("env steps" if "train/env_steps" in present[0]["data"] else "update")

@@ -38,7 +38,7 @@ from experiments.cli import (Parser, UsageError, add_dataclass_flags, dataclass_
 DEFAULT_ENV = "PointGoal1"
 DEFAULT_OVERRIDES = dict(
     algo="ppo_lag",
-    num_timesteps=300_000,
+    num_timesteps=200_000,
     num_envs=16,
     unroll_length=125,
     num_minibatches=8,
