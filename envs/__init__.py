@@ -12,3 +12,5 @@ from envs import probes  # registers ProbeCostlyBandit, ProbeTwoRegion
 
 
 __all__ = ["State", "with_cost", "make", "names", "register", "canonical_name", "wrap"]
+
+from envs import goal  # noqa: E402,F401  (registers PointGoal0..2, CarGoal0..2)
