@@ -50,7 +50,7 @@ class TrainConfig:
     lambda_init, lambda_max: scalar multiplier start and upper bound (all algos' bound).
     lagrange_lr: beta in lam <- clip(lam + beta (J_c - d), 0, lambda_max) (ppo_lag).
     pid_kp, pid_ki, pid_kd, pid_alpha_p, pid_alpha_d: PID gains and EMA factors (ppo_pid).
-    statewise_lr: Adam learning rate of the lambda(s) net (gradient ascent).
+    statewise_lr: Adam learning rate of the lambda(s) net (one ascent step per update).
     statewise_lambda_init: lambda(s) in every state at initialisation (> 0: softplus head).
     statewise_threshold: w in V_c(s) <= w; NaN or negative -> w = d / T / (1 - cost_gamma)
       with T = episode_length / action_repeat agent steps.
@@ -88,7 +88,7 @@ class TrainConfig:
   pid_kd: float = 0.01
   pid_alpha_p: float = 0.95
   pid_alpha_d: float = 0.95
-  statewise_lr: float = 1e-3
+  statewise_lr: float = 1e-2
   statewise_lambda_init: float = 0.1
   statewise_threshold: float = float("nan")
 

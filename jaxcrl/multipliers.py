@@ -169,8 +169,11 @@ class StatewiseState:
 def make_statewise(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
   """State-wise multiplier lambda_phi(s) for the constraints V_c(s) <= w in every state.
 
-  update: num_minibatches Adam steps (one pass over the batch) of gradient ASCENT on
-    L(phi) = mean_s lambda_phi(s) (V_c_hat(s) - w).
+  update: one full-batch Adam step of gradient ASCENT on
+    L(phi) = mean_s lambda_phi(s) (V_c_hat(s) - w),
+  once per PPO update like the scalar multipliers. (A pass of num_minibatches steps
+  moves lambda about that many times faster at one learning rate, but cost ~10% of PPO's
+  throughput in experiments/bench_train.py; raise statewise_lr instead.)
   V_c_hat(s) is the stop-gradiented cost GAE lambda-return of the current batch, not the
   cost critic's V_c(s): the gradient is linear in V_c_hat, so its zero-mean noise averages
   out over samples and steps, while the critic lags the current policy by an update and is
@@ -180,7 +183,6 @@ def make_statewise(obs_size: int, config: TrainConfig, episode_steps: int) -> Mu
   value: min(lambda_phi(s), lambda_max) [N], stop-gradiented by the trainer.
   """
   net = networks.make_multiplier(obs_size, config.multiplier_hidden, config.activation)
-  num_minibatches = config.num_minibatches
 
   def optimizer(config):
     return make_optimizer(config.statewise_lr, config.max_grad_norm)
@@ -193,28 +195,19 @@ def make_statewise(obs_size: int, config: TrainConfig, episode_steps: int) -> Mu
     return jnp.minimum(net.apply(mstate.params, obs), config.lambda_max)
 
   def update(mstate, batch, key, config):
+    del key
     w = statewise_threshold(config, episode_steps)
-    n = batch.obs.shape[0]
-    perm = jax.random.permutation(key, n)
-    size = n // num_minibatches
-    obs = batch.obs[perm][: size * num_minibatches].reshape(num_minibatches, size, -1)
-    target = batch.cost_target[perm][: size * num_minibatches].reshape(num_minibatches, size)
+    excess = jax.lax.stop_gradient(batch.cost_target) - w
+
+    def loss_fn(params):
+      lam = net.apply(params, batch.obs)
+      active = (lam >= config.lambda_max) & (excess > 0)
+      return -jnp.mean(lam * jnp.where(active, 0.0, excess))  # minimised: lambda ascends
+
+    loss, grads = jax.value_and_grad(loss_fn)(mstate.params)
     opt = optimizer(config)
-
-    def loss_fn(params, obs, target):
-      lam = net.apply(params, obs)
-      excess = jax.lax.stop_gradient(target) - w
-      excess = jnp.where((lam >= config.lambda_max) & (excess > 0), 0.0, excess)
-      return -jnp.mean(lam * excess)  # minimised, so lambda ascends on violations
-
-    def step(carry, xs):
-      params, opt_state = carry
-      loss, grads = jax.value_and_grad(loss_fn)(params, *xs)
-      updates, opt_state = opt.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state), loss
-
-    (params, opt_state), losses = jax.lax.scan(step, (mstate.params, mstate.opt_state),
-                                               (obs, target))
-    return StatewiseState(params, opt_state), {"loss/multiplier": losses.mean()}
+    updates, opt_state = opt.update(grads, mstate.opt_state, mstate.params)
+    params = optax.apply_updates(mstate.params, updates)
+    return StatewiseState(params, opt_state), {"loss/multiplier": loss}
 
   return Multiplier(init, value, update)
