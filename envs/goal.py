@@ -20,7 +20,8 @@ from envs.robots import ROBOTS
 
 GOAL_SIZE = 0.3
 
-GOAL = Group("goal", 1, keepout=0.305, size=GOAL_SIZE, rgba="0 1 0 0.25")
+GOAL = Group("goal", 1, keepout=0.305, size=GOAL_SIZE, rgba="0 1 0 0.25",
+             half_height=GOAL_SIZE / 2 + 0.01)
 
 
 def _hazards(n):

@@ -60,6 +60,7 @@ class Group:
     size: radius of a 'site' disk (hazard, goal) or half-size of a 'free' box.
     lidar: whether the observation has this group's lidar.
     rgba: colour for rendering.
+    half_height: half-height of a 'site' disk when rendered (its centre sits at this z).
   """
 
   name: str
@@ -69,6 +70,7 @@ class Group:
   size: float = 0.0
   lidar: bool = True
   rgba: str = "0.5 0.5 0.5 1"
+  half_height: float = 0.01
 
   def __post_init__(self):
     if self.kind not in ("site", "free"):
@@ -108,14 +110,25 @@ def _free_body_xml(group: Group, i: int) -> str:
     </body>"""
 
 
-def build_xml(robot: Robot, groups: tuple[Group, ...]) -> str:
-  """The MJCF of the simulated world: robot first, then 'free' groups, then the floor."""
+def build_xml(robot: Robot, groups: tuple[Group, ...], render: bool = False) -> str:
+  """The MJCF of the simulated world: robot first, then 'free' groups.
+
+  With `render=True`, 'site' objects follow as joint-less, non-colliding bodies (so they come
+  last among the links) and there is always a floor.
+  """
   bodies = [robot.body_xml]
   for group in groups:
     if group.kind == "free":
       bodies += [_free_body_xml(group, i) for i in range(group.count)]
+  if render:
+    for group in groups:
+      if group.kind == "site":
+        bodies += [
+            f'<body name="{group.name}{i}"><geom type="cylinder" contype="0" conaffinity="0"'
+            f' size="{group.size} {group.half_height}" rgba="{group.rgba}"/></body>'
+            for i in range(group.count)]
   floor = ""
-  if robot.needs_floor:
+  if robot.needs_floor or render:
     floor = f'<geom name="floor" type="plane" size="5 5 0.1" condim="6" {FLOOR_COLLISION}/>'
   return f"""<mujoco model="{robot.name.lower()}_navigation">
   <option timestep="{robot.timestep}" integrator="Euler" {SOLVER_OPTION}/>
@@ -252,12 +265,17 @@ class NavigationEnv(PipelineEnv):
       return ps.contact  # mjx collides at the start of its step, i.e. at `prev`
     return brax_contact.get(self.sys, prev.x)
 
+  def sample_layout(self, key: jax.Array) -> jax.Array:
+    """[N, 2] initial positions: agent, then each group's objects in group order."""
+    key_place, key_task = jax.random.split(key)
+    xy, _ = layout.sample(
+        key_place, jnp.asarray(self._keepouts), jnp.asarray(self._lo), jnp.asarray(self._hi))
+    return self._task_layout(key_task, xy)
+
   # --- env API --------------------------------------------------------------------------------
   def reset(self, rng: jax.Array) -> State:
-    key_layout, key_yaw, key_task, key_next = jax.random.split(rng, 4)
-    xy, _ = layout.sample(
-        key_layout, jnp.asarray(self._keepouts), jnp.asarray(self._lo), jnp.asarray(self._hi))
-    xy = self._task_layout(key_task, xy)
+    key_layout, key_yaw, key_next = jax.random.split(rng, 3)
+    xy = self.sample_layout(key_layout)
     n = xy.shape[0]
     yaws = jax.random.uniform(key_yaw, (n,), maxval=2 * jnp.pi)
     q = [self.robot.init_q(xy[0], yaws[0])]

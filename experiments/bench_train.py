@@ -27,6 +27,8 @@ from typing import Callable
 
 import jax
 
+from brax.envs.base import Wrapper
+
 import envs
 import jaxcrl
 
@@ -35,12 +37,35 @@ FALLBACK_ENV = "ProbeTwoRegion"
 ALGOS = ("ppo", "ppo_lag", "ppo_statewise")
 
 
+class _ZeroCost(Wrapper):
+  """A Brax env (e.g. `brax:halfcheetah`) returning envs.base.State with cost 0, so the
+  trainers can be compared on Brax physics before the Safety-Gym tasks exist."""
+
+  def reset(self, rng):
+    return envs.with_cost(self.env.reset(rng), 0.0)
+
+  def step(self, state, action):
+    return envs.with_cost(self.env.step(state, action), 0.0)
+
+
+def _make_env(name: str):
+  if name.startswith("brax:"):
+    from brax import envs as brax_envs
+    brax_name = name.split(":", 1)[1]
+    if brax_name not in brax_envs._envs:  # pylint: disable=protected-access
+      raise ValueError(f"unknown Brax env {brax_name!r}; known: "
+                       f"{', '.join(sorted(brax_envs._envs))}")  # pylint: disable=protected-access
+    return _ZeroCost(brax_envs.get_environment(brax_name))
+  return envs.make(name)
+
+
 def _parse(argv):
   parser = argparse.ArgumentParser(prog="python -m experiments.bench train",
                                    description=__doc__.splitlines()[0])
   parser.add_argument("--env", default=None,
                       help=f"registered env (default {DEFAULT_ENV}; {FALLBACK_ENV} "
-                           "until PointGoal1 is registered)")
+                           "until PointGoal1 is registered), or brax:NAME for a Brax "
+                           "env with zero cost")
   parser.add_argument("--updates", type=int, default=4,
                       help="updates per timed chunk (env steps = updates x batch)")
   parser.add_argument("--steps", type=int, default=None,
@@ -130,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if name != DEFAULT_ENV:
       print(f"note: {DEFAULT_ENV} is not registered yet; benchmarking {name}")
   try:
-    env = envs.make(name)
+    env = _make_env(name)
   except ValueError as err:
     print(f"error: {err}", file=sys.stderr)
     return 2

@@ -87,32 +87,24 @@ def make_rollout(env: Any, config: Any):
   return rollout
 
 
-def _render_html(env: Any, states: Any) -> str:
-  """HTML of a [T, 1]-batched episode: envs.render.render_html if the env package has it,
-  else Brax's viewer on the pipeline states."""
+def _renderer(env: Any, name: str):
+  """`render(states [T, 1]) -> HTML` for `env`: envs.render.render_html for navigation envs
+  (draws hazards and goal), Brax's viewer for other physics envs; UsageError otherwise."""
   import jax
-  try:
+  from envs.navigation import NavigationEnv
+  if isinstance(env, NavigationEnv):
     from envs.render import render_html
-  except ImportError:
-    render_html = None
-  first = jax.tree.map(lambda x: x[:, 0], states)
-  if render_html is not None:
-    return render_html(env, first)
-  from brax.io import html
-  length = first.obs.shape[0]
-  pipeline = [jax.tree.map(lambda x, i=i: x[i], first.pipeline_state) for i in range(length)]
-  return html.render(env.sys, pipeline)
+    return lambda states: render_html(env, jax.tree.map(lambda x: x[:, 0], states))
+  if hasattr(env, "sys"):
+    from brax.io import html
 
-
-def _check_render(env: Any, name: str) -> None:
-  try:
-    import envs.render  # noqa: F401
-    return
-  except ImportError:
-    pass
-  if not hasattr(env, "sys"):
-    raise UsageError(f"--render: env {name!r} has no physics system to draw; "
-                     "rendering needs a Brax/MJX physics env such as PointGoal1")
+    def render(states):
+      first = jax.tree.map(lambda x: x[:, 0], states)
+      return html.render(env.sys, [jax.tree.map(lambda x, i=i: x[i], first.pipeline_state)
+                                   for i in range(first.obs.shape[0])])
+    return render
+  raise UsageError(f"--render: env {name!r} has no physics system to draw; "
+                   "rendering needs a Brax/MJX physics env such as PointGoal1")
 
 
 def _main(argv: list[str]) -> int:
@@ -137,8 +129,7 @@ def _main(argv: list[str]) -> int:
   from experiments.checkpoint import CheckpointStore
   with usage_errors():
     built = rundir.build(spec)
-  if args.render is not None:
-    _check_render(built.env, spec["env"])
+  render = _renderer(built.env, spec["env"]) if args.render is not None else None
   store = CheckpointStore(ckpt_dir, max_to_keep=None)
   steps = store.steps()
   if not steps:
@@ -147,8 +138,14 @@ def _main(argv: list[str]) -> int:
   if step not in steps:
     raise UsageError(f"--step {step} has no checkpoint; available: "
                      f"{', '.join(map(str, steps))}")
-  state = store.restore(step, rundir.state_template(built))
-  store.close()
+  try:
+    state = store.restore(step, rundir.state_template(built))
+  except ValueError as err:  # e.g. the env's observation size changed since training
+    first = str(err).split(". ")[0]
+    raise UsageError(f"checkpoint {step} of {str(args.run)!r} does not fit the run's env "
+                     f"and config as they build now: {first}") from err
+  finally:
+    store.close()
 
   members = rundir.run_members(spec)
   keys = jax.random.split(jax.random.key(args.seed), len(members))
@@ -181,7 +178,7 @@ def _main(argv: list[str]) -> int:
     member0 = jax.tree.map(lambda x: x[0], state)
     states = jax.jit(make_rollout(built.env, built.config))(member0, jax.random.key(args.seed))
     args.render.parent.mkdir(parents=True, exist_ok=True)
-    args.render.write_text(_render_html(built.env, states))
+    args.render.write_text(render(states))
     print(f"wrote {args.render}")
   return 0
 

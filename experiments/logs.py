@@ -77,7 +77,7 @@ class MetricsLog:
       for m in self.members:
         self._writers.append(SummaryWriter(
             str(run_dir / "tb" / m.name),
-            purge_step=start_update + 1 if start_update else None))
+            purge_step=start_update + 1))
 
   def csv_path(self, member: Member) -> pathlib.Path:
     return self._csv_dir / f"{member.name}.csv"

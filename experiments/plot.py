@@ -6,6 +6,8 @@ Writes PNGs (matplotlib, Agg) into DIR (default: `plots/` inside the single run 
   cost.png       episode cost vs env steps, each cost limit as a dashed horizontal line
   lambda.png     mean Lagrange multiplier vs env steps
   tradeoff.png   final return vs final cost per cost limit (runs with several limits)
+  lambda_map_limit{d}.png   lambda(s) over the arena with hazards, for ppo_statewise runs
+                 on navigation envs (seed 0, latest checkpoint; see experiments/lambda_map.py)
 Final numbers average the last 10% of updates; the tradeoff error bars are the std over seeds.
 """
 
@@ -79,10 +81,16 @@ def plot_runs(run_dirs: Sequence[pathlib.Path], out_dir: pathlib.Path) -> list[p
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, g in enumerate(present):
       c = colors[i % len(colors)]
-      y = g["data"][metric]
-      ax.plot(g["x"], y.mean(0), color=c, label=f"{g['label']} (n={y.shape[0]})")
+      x, y = g["x"], g["data"][metric]
+      count = g["data"].get("episode/count")
+      if metric.startswith("episode/") and count is not None:
+        # Updates where no episode ended repeat the last value; plot only fresh ones.
+        fresh = (count > 0).all(0)
+        if fresh.sum() >= 2:
+          x, y = x[fresh], y[:, fresh]
+      ax.plot(x, y.mean(0), color=c, label=f"{g['label']} (n={y.shape[0]})")
       if y.shape[0] > 1:
-        ax.fill_between(g["x"], y.min(0), y.max(0), color=c, alpha=0.2, linewidth=0)
+        ax.fill_between(x, y.min(0), y.max(0), color=c, alpha=0.2, linewidth=0)
       if metric == "episode/cost":
         ax.axhline(g["limit"], color=c, linestyle="--", linewidth=1)
     ax.set_xlabel("env steps" if "train/env_steps" in present[0]["data"] else "update")
@@ -122,6 +130,9 @@ def plot_runs(run_dirs: Sequence[pathlib.Path], out_dir: pathlib.Path) -> list[p
     fig.savefig(path, dpi=100)
     plt.close(fig)
     written.append(path)
+  from experiments import lambda_map
+  for r in run_dirs:
+    written += lambda_map.plot_run(pathlib.Path(r), out_dir)
   return written
 
 

@@ -35,6 +35,17 @@ from jaxcrl.config import TrainConfig, static_fields
 from jaxcrl.returns import compute_gae
 from jaxcrl.types import Transition
 
+# Per-update metrics, each [] float32:
+#   episode/return, episode/cost: means over episodes completed in this batch (the last
+#     value is carried while none completes); episode/count: episodes completed.
+#   episode/cost_rate: cost per env step over the batch.
+#   constraint/violation_frac: fraction of visited states whose discounted cost-to-go
+#     (the cost GAE lambda-return, bootstrapped at unroll ends) exceeds w;
+#     constraint/threshold: w.
+#   lambda/*: the multiplier each sample was penalised with (mean, max, quantiles).
+#   loss/*, policy/kl (k3 estimator), policy/entropy (pre-tanh Gaussian): means over all
+#     minibatch steps; loss/multiplier: the multiplier's own objective.
+#   train/env_steps: env steps so far, counting action repeats.
 METRIC_KEYS = (
     "episode/return", "episode/cost", "episode/cost_rate", "episode/count",
     "constraint/violation_frac", "constraint/threshold", "lambda/mean", "lambda/max",
@@ -210,6 +221,8 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
     return jax.lax.scan(step, env_state, jax.random.split(key, c.unroll_length))
 
   def update(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+    """Rollout -> normaliser -> GAE (reward, cost) -> multiplier update -> PPO epochs
+    whose policy loss uses the UPDATED multiplier, stop-gradiented per sample."""
     cfg = state.config
     key, k_roll, k_mult, k_sgd = jax.random.split(state.key, 4)
     env_state, data = rollout(state.policy_params, state.normalizer, state.env_state,

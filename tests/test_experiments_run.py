@@ -156,7 +156,9 @@ def test_eval_finite_and_reproducible(finished, tmp_path, capsys):
   before = _listing(tmp_path)
   for argv, needle in [([str(work), "--step", "5"], "available: 2, 4, 6"),
                        ([str(tmp_path / "nope")], "not a jaxcrl run folder"),
-                       ([str(work), "--episodes", "0"], "--episodes 0")]:
+                       ([str(work), "--episodes", "0"], "--episodes 0"),
+                       ([str(work), "--render", str(tmp_path / "x.html")],
+                        "no physics system to draw")]:
     assert eval_cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and needle in err, err

@@ -1,0 +1,133 @@
+"""The state-wise multiplier lambda(s) over a navigation arena, with hazards drawn.
+
+For one layout (an env reset), the robot is placed at rest at every point of a grid and its
+observation is computed there; lambda(s) of a trained ppo_statewise state is averaged over
+`headings` robot yaws (the lidar is egocentric, so lambda depends on the heading).
+
+Needs from the env (`envs.navigation.NavigationEnv` has them): `robot.init_q(xy, yaw)`,
+`robot.q_size`, `extents`, `object_xy(q, objects, name)`, `group(name).size`, and
+`_obs(q, qd, qd_next, objects)`. `supports(env)` says whether an env has them; there is no
+public "observation at a position" hook in the env API yet.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import numpy as np
+
+_NEEDS = ("robot", "extents", "object_xy", "group", "_obs", "groups")
+
+
+def supports(env: Any) -> bool:
+  return all(hasattr(env, n) for n in _NEEDS) and hasattr(getattr(env, "robot"), "init_q")
+
+
+def make_compute(env: Any, config: Any, resolution: int = 48, headings: int = 8):
+  """Builds a jitted `compute(state, key) -> dict` of lambda(s) on a [R, R] grid, R =
+  `resolution`, over the layout of `env.reset(key)`.
+
+  `state` is one (unbatched) TrainState of a ppo_statewise run. The dict holds xs, ys [R],
+  lam [R, R] (rows: y), hazards [N, 2], hazard_radius [], goal [2] (NaN if none) and
+  `objects`: {group name: [n, 2]} for every group; all numpy.
+  """
+  import jax
+  import jax.numpy as jnp
+
+  import jaxcrl
+
+  lam_fn = jaxcrl.make_lambda(env, config)
+  ext = float(env.extents)
+  xs = jnp.linspace(-ext, ext, resolution)
+  grid = jnp.stack(jnp.meshgrid(xs, xs), -1).reshape(-1, 2)
+  yaws = jnp.linspace(0.0, 2 * jnp.pi, headings, endpoint=False)
+  nq = env.robot.q_size
+  names = [g.name for g in env.groups]
+
+  @jax.jit
+  def run(state, key):
+    env_state = env.reset(key)
+    q0, objects = env_state.pipeline_state.q, env_state.info["objects"]
+    qd = jnp.zeros_like(env_state.pipeline_state.qd)
+
+    def obs_at(xy, yaw):
+      return env._obs(q0.at[:nq].set(env.robot.init_q(xy, yaw)), qd, qd, objects)
+
+    obs = jax.vmap(lambda yaw: jax.vmap(lambda xy: obs_at(xy, yaw))(grid))(yaws)  # [H, G, O]
+    lam = jax.vmap(lambda o: lam_fn(state, o))(obs).mean(0)  # [G]
+    return lam.reshape(resolution, resolution), {
+        n: env.object_xy(q0, objects, n) for n in names}
+
+  def compute(state, key) -> dict[str, Any]:
+    lam, groups = jax.device_get(run(state, key))
+    return {
+        "xs": np.asarray(xs), "ys": np.asarray(xs), "lam": lam,
+        "hazards": groups.get("hazards", np.zeros((0, 2))),
+        "hazard_radius": float(env.group("hazards").size) if "hazards" in names else 0.0,
+        "goal": groups["goal"][0] if "goal" in names else np.full(2, np.nan),
+        "objects": groups,
+    }
+
+  return compute
+
+
+def plot(data: dict[str, np.ndarray], path: pathlib.Path, title: str) -> pathlib.Path:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  fig, ax = plt.subplots(figsize=(5.5, 4.8))
+  ext = (data["xs"][0], data["xs"][-1], data["ys"][0], data["ys"][-1])
+  im = ax.imshow(data["lam"], origin="lower", extent=ext, cmap="viridis")
+  fig.colorbar(im, ax=ax, label="lambda(s), mean over headings")
+  for i, xy in enumerate(data["hazards"]):
+    ax.add_patch(plt.Circle(xy, data["hazard_radius"], fill=False, color="red", lw=1.5,
+                            label="hazards" if i == 0 else None))
+  for name, xys in data["objects"].items():
+    if name not in ("hazards", "goal"):
+      ax.scatter(xys[:, 0], xys[:, 1], marker="s", s=20, color="cyan", label=name)
+  if np.isfinite(data["goal"]).all():
+    ax.scatter(*data["goal"], marker="*", s=150, color="lime", edgecolor="k", label="goal")
+  ax.set_title(title, fontsize=9)
+  ax.set_xlabel("x (m)")
+  ax.set_ylabel("y (m)")
+  ax.legend(fontsize=7, loc="upper right")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
+def plot_run(run_dir: pathlib.Path, out_dir: pathlib.Path, seed: int = 0) -> list[pathlib.Path]:
+  """lambda_map_limit{d}.png per cost limit (seed 0's latest checkpoint) of a
+  ppo_statewise run on an env that `supports`; [] for any other run."""
+  import jax
+
+  from experiments import rundir
+  from experiments.checkpoint import CheckpointStore
+
+  spec = rundir.read_spec(run_dir)
+  if spec["config"].get("algo") != "ppo_statewise":
+    return []
+  built = rundir.build(spec)
+  if not supports(built.env) or not (run_dir / rundir.CHECKPOINT_DIR).is_dir():
+    return []
+  store = CheckpointStore(run_dir / rundir.CHECKPOINT_DIR, max_to_keep=None)
+  steps = store.steps()
+  if not steps:
+    return []
+  state = store.restore(steps[-1], rundir.state_template(built))
+  store.close()
+  out_dir.mkdir(parents=True, exist_ok=True)
+  written = []
+  compute = make_compute(built.env, built.config)
+  for j, m in enumerate(rundir.run_members(spec)):
+    if m.seed != 0:
+      continue
+    member = jax.tree.map(lambda x: x[j], state)
+    data = compute(member, jax.random.key(seed))
+    title = (f"{run_dir.name}: {spec['env']} ppo_statewise, limit {m.cost_limit:g}, "
+             f"update {steps[-1]}")
+    written.append(plot(data, out_dir / f"lambda_map_limit{m.cost_limit:g}.png", title))
+  return written

@@ -1,0 +1,180 @@
+"""Safety-Gym navigation envs: shapes, tracing, determinism, costs, reward, layout, lidar."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+from envs import lidar
+from envs.render import render_html
+
+def _numeric(tree):
+  """The tree with PRNG keys turned into their raw data, for chex comparisons."""
+  return jax.tree.map(
+      lambda x: jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x,
+      tree)
+
+
+NAV = ["PointGoal0", "PointGoal1", "PointGoal2", "CarGoal0", "CarGoal1", "CarGoal2"]
+OBS_SIZE = {"PointGoal0": 28, "PointGoal1": 60, "PointGoal2": 60,
+            "CarGoal0": 40, "CarGoal1": 72, "CarGoal2": 72}
+
+
+@pytest.mark.parametrize("name", NAV)
+def test_shapes_and_dtypes(name):
+  env = envs.make(name)
+  assert env.episode_length == 1000 and env.observation_size == OBS_SIZE[name]
+  batched = envs.wrap(env, num_envs=4)
+  state = jax.eval_shape(batched.reset, jax.random.key(0))
+  state = jax.eval_shape(batched.step, state, jnp.zeros((4, 2)))
+  chex.assert_shape(state.obs, (4, OBS_SIZE[name]))
+  for x in (state.reward, state.cost, state.done):
+    chex.assert_shape(x, (4,))
+    assert x.dtype == jnp.float32
+  for value in state.metrics.values():
+    chex.assert_shape(value, (4,))
+
+
+def test_bad_arguments():
+  with pytest.raises(ValueError, match="backend"):
+    envs.make("PointGoal1", backend="nope")
+  with pytest.raises(ValueError, match="level"):
+    envs.goal.GoalEnv("Point", 3)
+
+
+@pytest.fixture(scope="module")
+def point1():
+  env = envs.make("PointGoal1")
+  reset = jax.jit(chex.assert_max_traces(env.reset, n=1))
+  step = jax.jit(chex.assert_max_traces(env.step, n=1))
+  return env, reset, step
+
+
+def test_same_key_same_result_and_one_trace(point1):
+  env, reset, step = point1
+  a, b = reset(jax.random.key(3)), reset(jax.random.key(3))
+  c = reset(jax.random.key(4))
+  legacy = jax.eval_shape(env.reset, jax.random.PRNGKey(4))  # Brax's ppo passes uint32 keys
+  chex.assert_shape(legacy.obs, a.obs.shape)
+  chex.assert_trees_all_equal(_numeric(a), _numeric(b))
+  assert not np.allclose(a.obs, c.obs)
+  action = jnp.array([1.0, -0.3])
+  chex.assert_trees_all_equal(_numeric(step(a, action)), _numeric(step(b, action)))
+  chex.assert_tree_all_finite(_numeric(step(a, action)))
+
+
+def _agent_xy(env, state):
+  pos, _ = env.robot.pose(state.pipeline_state.q[:env.robot.q_size])
+  return pos[:2]
+
+
+def test_hazard_cost(point1):
+  env, reset, step = point1
+  state = reset(jax.random.key(0))
+  xy = _agent_xy(env, state)
+  far = jnp.full((8, 2), 50.0, dtype=jnp.float32)
+  objects = state.info["objects"]
+  inside = {**objects, "hazards": far.at[0].set(xy + jnp.array([0.05, 0.0], jnp.float32))}
+  outside = {**objects, "hazards": far}
+  hit = step(state.replace(info={**state.info, "objects": inside}), jnp.zeros(2))
+  miss = step(state.replace(info={**state.info, "objects": outside}), jnp.zeros(2))
+  assert hit.cost == 1.0 and hit.metrics["cost_hazards"] == 1.0
+  # raw cost r - d = 0.2 - 0.05 shows up in cost_sum
+  np.testing.assert_allclose(hit.metrics["cost_sum"], 0.15, atol=1e-4)
+  assert miss.cost == 0.0 and miss.metrics["cost_hazards"] == 0.0
+
+
+def test_reward_is_distance_decrease_and_goal_redrawn(point1):
+  env, reset, step = point1
+  state = reset(jax.random.key(1))
+  xy = _agent_xy(env, state)
+  # No success: reward is last_dist - dist (the robot starts at rest and barely moves).
+  moved = step(state, jnp.array([1.0, 0.0]))
+  np.testing.assert_allclose(
+      moved.reward, state.info["last_dist"] - moved.info["last_dist"], atol=1e-6)
+  assert moved.metrics["goal_met"] == 0.0
+  # Success: goal 0.1 from the robot, previous distance 0.5 -> 0.5 - 0.1 + 1.
+  near = {**state.info["objects"], "goal": (xy + jnp.array([0.0, 0.1], jnp.float32))[None]}
+  state = state.replace(info={**state.info, "objects": near, "last_dist": jnp.array(0.5, jnp.float32)})
+  hit = step(state, jnp.zeros(2))
+  np.testing.assert_allclose(hit.reward, 1.4, atol=1e-4)
+  assert hit.metrics["goal_met"] == 1.0 and hit.done == 0.0
+  goal = hit.info["objects"]["goal"]
+  new_xy = _agent_xy(env, hit)
+  assert jnp.linalg.norm(goal[0] - xy) >= 0.305 + 0.4
+  np.testing.assert_allclose(hit.info["last_dist"], jnp.linalg.norm(goal[0] - xy), atol=1e-3)
+  # The observation of the success step already shows the new goal.
+  pos, rot = env.robot.pose(hit.pipeline_state.q[:3])
+  np.testing.assert_allclose(hit.obs[12:28], lidar.lidar(pos, rot, goal), atol=2e-3)
+  del new_xy
+
+
+def test_lidar_hand_computed():
+  w = 2 * np.pi / 16
+  pos = jnp.array([1.0, 1.0, 0.1])
+  yaw = np.pi / 2
+  rot = jnp.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+  # ego (1.5, 0): bin 0, s = 0.5, f = 0 -> bin 15 gets 0.5, bin 1 gets 0.
+  # ego angle 2.25 w at distance 0.6: bin 2 gets 0.8, bin 3 0.25 * 0.8, bin 1 0.75 * 0.8.
+  # distance 4 > 3: nothing.
+  ego = np.array([[1.5, 0.0], [0.6 * np.cos(2.25 * w), 0.6 * np.sin(2.25 * w)], [0.0, 4.0]])
+  world = ego @ np.array(rot)[:2, :2].T + np.array(pos[:2])
+  expected = np.zeros(16)
+  expected[[0, 15, 2, 3, 1]] = [0.5, 0.5, 0.8, 0.2, 0.6]
+  np.testing.assert_allclose(lidar.lidar(pos, rot, jnp.asarray(world)), expected, atol=1e-5)
+
+
+def test_layouts_never_overlap():
+  env = envs.make("PointGoal2")
+  xy = jax.jit(jax.vmap(env.sample_layout))(jax.random.split(jax.random.key(0), 4096))
+  keep = np.asarray(env._keepouts)
+  d = np.linalg.norm(np.asarray(xy)[:, :, None] - np.asarray(xy)[:, None], axis=-1)
+  limit = keep[:, None] + keep[None, :]
+  off_diag = ~np.eye(len(keep), dtype=bool)
+  assert np.all(d[:, off_diag] >= limit[off_diag] - 1e-6)
+  bound = env.extents - keep
+  assert np.all(np.abs(np.asarray(xy)) <= bound[None, :, None] + 1e-6)
+  assert len(np.unique(np.asarray(xy)[:, 0, 0])) > 4000
+
+
+@pytest.mark.parametrize("name", [
+    "PointGoal1",
+    # One mjx compile each, 1-3 min on a busy 2-core CPU: kept out of the default run.
+    pytest.param("PointGoal2", marks=pytest.mark.slow),
+    pytest.param("CarGoal1", marks=pytest.mark.slow),
+])
+def test_random_rollout_finite_and_truncated(name):
+  env = envs.wrap(envs.make(name), num_envs=2)
+
+  @jax.jit
+  def rollout(key):
+    def one(state, key):
+      action = jax.random.uniform(key, (2, 2), minval=-1.0, maxval=1.0)
+      state = env.step(state, action)
+      return state, (state.obs, state.info["final_obs"], state.done, state.info["truncation"],
+                     state.reward, state.cost)
+    key_reset, key_run = jax.random.split(key)
+    return jax.lax.scan(one, env.reset(key_reset), jax.random.split(key_run, 1001))
+
+  state, (obs, final_obs, done, trunc, reward, cost) = rollout(jax.random.key(0))
+  chex.assert_tree_all_finite(_numeric((state, obs, final_obs, reward, cost)))
+  assert np.all(done[:999] == 0) and np.all(done[999] == 1) and np.all(trunc[999] == 1)
+  assert np.all(done[1000] == 0)
+  # Before the reset final_obs is the obs; at the time limit it keeps the pre-reset one.
+  np.testing.assert_array_equal(final_obs[:999], obs[:999])
+  assert not np.allclose(final_obs[999], obs[999])
+  assert set(np.unique(np.asarray(cost))) <= {0.0, 1.0}
+  assert np.all(np.abs(reward) <= 10.0)
+
+
+def test_render_html_shows_hazards_goal_and_vases(point1):
+  env, reset, step = point1
+  states = [reset(jax.random.key(5))]
+  for _ in range(3):
+    states.append(step(states[-1], jnp.array([1.0, 0.5])))
+  page = render_html(env, states)
+  assert "<html>" in page and "brax-viewer" in page
+  for name in ["goal0", "hazards7", "vases0", "agent"]:
+    assert f'"{name}"' in page
