@@ -7,8 +7,9 @@ observation normalisation and network sizes (Brax: batch_size = num_envs / num_m
 so one unroll per SGD round, policy with state-dependent std so both output 2A).
 Env steps/s exclude compilation and are the best of --repeats timed chunks of
 --updates updates each (the machine may be shared, so the best chunk is the least
-disturbed one): jaxcrl's train (num_timesteps = one chunk) is compiled ahead of time
-(`jax.jit(train).lower(key).compile()`) and one call of each algorithm is timed after
+disturbed one): jaxcrl's update loop (a lax.scan of `update` over one chunk, from a state
+`init` made once, so like Brax's epochs it excludes resets and init) is compiled ahead of
+time (`jax.jit(...).lower(state).compile()`) and one call of each algorithm is timed after
 each of Brax's timed epochs (from its progress_fn), so all trainers share the load;
 Brax's ppo.train runs 2 + repeats epochs of one chunk each (num_evals = 3 + repeats,
 run_evals=False) and we read `training/sps` of all but the first two epochs, which
@@ -85,18 +86,26 @@ def _parse(argv):
 
 
 def _compile_jaxcrl(env, config: jaxcrl.TrainConfig):
-  """(compiled train, compile seconds)."""
-  train = jaxcrl.make_train(env, config)
+  """(run: () -> outputs, compile seconds). `run` does config.num_updates updates from a
+  state initialised once up front: like Brax's timed epochs it excludes env resets and
+  parameter init (navigation resets sample layouts, which is not training throughput)."""
+  init, update = jaxcrl.make_init_update(env, config)
+  state = jax.jit(init)(jax.random.key(0))
+
+  def updates(state):
+    return jax.lax.scan(lambda s, _: update(s), state, None, length=config.num_updates)
+
   start = time.perf_counter()
-  compiled = jax.jit(train).lower(jax.random.key(0)).compile()
-  return compiled, time.perf_counter() - start
+  compiled = jax.jit(updates).lower(state).compile()
+  compile_s = time.perf_counter() - start
+  return (lambda: compiled(state)), compile_s
 
 
 def _time_round(compiled: dict, best: dict) -> None:
   """Times one call of each compiled train, keeping the best seconds in `best`."""
   for name, fn in compiled.items():
     start = time.perf_counter()
-    jax.block_until_ready(fn(jax.random.key(len(best))))
+    jax.block_until_ready(fn())
     best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
 
 

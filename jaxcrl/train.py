@@ -221,17 +221,20 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
     return jax.lax.scan(step, env_state, jax.random.split(key, c.unroll_length))
 
   def update(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
-    """Rollout -> normaliser -> GAE (reward, cost) -> multiplier update -> PPO epochs
-    whose policy loss uses the UPDATED multiplier, stop-gradiented per sample."""
+    """Rollout -> GAE (reward, cost) -> multiplier update -> PPO epochs whose policy
+    loss uses the UPDATED multiplier, stop-gradiented per sample -> normaliser update."""
     cfg = state.config
     key, k_roll, k_mult, k_sgd = jax.random.split(state.key, 4)
     env_state, data = rollout(state.policy_params, state.normalizer, state.env_state,
                               k_roll)
+    # The whole update sees observations normalised as the rollout saw them, so PPO's
+    # ratios compare the same inputs; the statistics then absorb this batch for the next
+    # rollout. (Updating them first, as Brax does, skews the first updates' ratios.)
+    nobs = normalize.apply(state.normalizer, data.obs, c.normalize_observations)
+    nfinal = normalize.apply(state.normalizer, data.final_obs, c.normalize_observations)
     normalizer = state.normalizer
     if c.normalize_observations:
       normalizer = normalize.update(normalizer, data.obs)
-    nobs = normalize.apply(normalizer, data.obs, c.normalize_observations)
-    nfinal = normalize.apply(normalizer, data.final_obs, c.normalize_observations)
 
     values = p.value.apply(state.value_params, nobs)
     next_values = p.value.apply(state.value_params, nfinal)
