@@ -46,8 +46,13 @@ THRESHOLDS = {
     "Walker2dVelocity": 2.3415,
 }
 
-# Default pipelines, picked by env steps/s on CPU with physics checked (see README/report):
-# 'mjx' where Brax supports it and it is not much slower; Swimmer only has 'generalized'.
+# Default pipelines. Brax marks its own pipelines unmaintained and 'positional' changes the
+# models (gears, timesteps), so 'mjx' (MuJoCo's semantics) wherever Brax supports it; Swimmer
+# only runs on 'generalized'. Measured with `python -m experiments.bench envs --batch 2048
+# --steps 20 --backend B` on a shared, overloaded 2-core CPU (noisy), env steps/s for
+# mjx / generalized / positional: HalfCheetah 1.8k / 1.3k / 2.2k, Hopper 3.7k / 9.5k / 26k,
+# Ant 6.9k / 3.0k / 5.5k; compile 70-160 s each. Hopper is faster on
+# backend='generalized' if MuJoCo fidelity matters less than speed.
 DEFAULT_BACKENDS = {
     "AntVelocity": "mjx",
     "HalfCheetahVelocity": "mjx",
@@ -119,10 +124,14 @@ class VelocityEnv(Wrapper):
   def step(self, state: State, action: jax.Array) -> State:
     # Brax's step updates `metrics` in place; a copy leaves the caller's state untouched.
     nstate = self.env.step(state.replace(metrics=dict(state.metrics)), action)
-    velocity = self._velocity(self.env, state.pipeline_state, nstate.pipeline_state)
-    cost = jnp.where(velocity > self.threshold, 1.0, 0.0).astype(jnp.float32)
-    metrics = {**nstate.metrics, "velocity": velocity.astype(jnp.float32), "cost_velocity": cost}
+    velocity, cost = self.velocity_cost(state.pipeline_state, nstate.pipeline_state)
+    metrics = {**nstate.metrics, "velocity": velocity, "cost_velocity": cost}
     return with_cost(nstate.replace(metrics=metrics), cost)
+
+  def velocity_cost(self, before, after) -> tuple[jax.Array, jax.Array]:
+    """(velocity [], cost []) of one env step between pipeline states `before` and `after`."""
+    velocity = self._velocity(self.env, before, after).astype(jnp.float32)
+    return velocity, jnp.where(velocity > self.threshold, 1.0, 0.0).astype(jnp.float32)
 
 
 for _name in _BRAX_NAMES:
