@@ -47,9 +47,6 @@ REWARD_CLIP = 10.0
 VELOCITY_THRESHOLD = 1e-4
 VASE_DENSITY = 0.001
 FLOOR_DRAG_TIME = 0.02
-# One Newton iteration per substep: contact problems here are tiny (<= 6 DOF per body pair) and
-# MuJoCo's default 100 iterations / 50 line-search steps tripled the cost of PointGoal1 on mjx.
-SOLVER_OPTION = 'iterations="1" ls_iterations="4"'
 KINDS = ("site", "free", "fixed", "mocap")
 MOCAP_KINDS = ("fixed", "mocap")
 LIDAR_MAX_DIST = lidar.MAX_DIST  # `Group.lidar` shadows the module inside the class
@@ -150,7 +147,7 @@ def build_xml(robot: Robot, groups: tuple[Group, ...], render: bool = False) -> 
   if robot.needs_floor or render:
     floor = f'<geom name="floor" type="plane" size="5 5 0.1" condim="6" {FLOOR_COLLISION}/>'
   return f"""<mujoco model="{robot.name.lower()}_navigation">
-  <option timestep="{robot.timestep}" integrator="Euler" {SOLVER_OPTION}/>
+  <option timestep="{robot.timestep}" integrator="Euler" {robot.solver}/>
   <worldbody>
     {floor}
     {''.join(bodies)}

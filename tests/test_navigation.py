@@ -1,5 +1,10 @@
 """Safety-Gym navigation envs: shapes, tracing, determinism, costs, reward, layout, lidar."""
 
+import base64
+import json
+import re
+import zlib
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -176,5 +181,8 @@ def test_render_html_shows_hazards_goal_and_vases(point1):
     states.append(step(states[-1], jnp.array([1.0, 0.5])))
   page = render_html(env, states)
   assert "<html>" in page and "brax-viewer" in page
-  for name in ["goal0", "hazards7", "vases0", "agent"]:
-    assert f'"{name}"' in page
+  blob = re.search(r'"(eJ[A-Za-z0-9+/=]+)"', page).group(1)  # zlib + base64 system json
+  system = json.loads(zlib.decompress(base64.b64decode(blob)))
+  for name in ["agent", "goal0", "hazards7", "vases0"]:
+    assert name in system["geoms"]
+  assert len(system["states"]["x"]) == 4
