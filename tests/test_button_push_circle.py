@@ -253,7 +253,7 @@ def test_push_pillar_contact_costs():
   _, cost, metrics, _, _ = _step0("PointPush2", hit)
   assert metrics["cost_pillars"] == 1.0 and cost == 1.0 and metrics["cost_hazards"] == 0.0
 
-  clear = _place(state, env, pillar + 0.6 * away, yaw=yaw)
+  clear = _place(state, env, f32([FAR / 2, FAR / 2]), yaw=yaw, vel=-1.0 * away)
   _, cost, metrics, _, _ = _step0("PointPush2", clear)
   assert cost == 0.0 and metrics["cost_sum"] == 0.0
 
