@@ -11,6 +11,7 @@ from envs.wrappers import wrap
 from envs import probes  # registers ProbeCostlyBandit, ProbeTwoRegion
 from envs import velocity  # registers the velocity tasks
 from envs import goal  # registers PointGoal0..2, CarGoal0..2
+from envs import button, circle, push  # registers {Point,Car}{Button,Push,Circle}0..2
 
 
 __all__ = ["State", "with_cost", "make", "names", "register", "canonical_name", "wrap"]

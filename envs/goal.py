@@ -82,7 +82,8 @@ class GoalEnv(NavigationEnv):
   def _task_metrics(self):
     return {"goal_met": jnp.zeros(())}
 
-  def _task_reward(self, key, q, info):
+  def _task_reward(self, key, q, qd, info, contact):
+    del qd, contact
     objects = info["objects"]
     dist = self._goal_dist(q, objects["goal"])
     met = dist <= GOAL_SIZE

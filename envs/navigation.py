@@ -11,8 +11,12 @@ Object groups (`Group.kind`):
     friction (mu = 1: a knocked vase stops within about 0.1 s) becomes joint damping with time
     constant FLOOR_DRAG_TIME (mass / damping). Joint `frictionloss` would be Coulomb-exact but
     adds constraint rows to every substep and halved mjx throughput.
-New kinds (fixed pillars/buttons, mocap gremlins) belong here; their positions must come out of
-`object_xy` and their contacts out of `contact_count` like the 'free' kind's.
+  'fixed': an immovable obstacle (pillars, buttons): a mocap body placed at reset, so its
+    random position needs no DOF and no model change. Only mjx simulates mocap bodies.
+  'mocap': an obstacle that moves on a prescribed path (gremlins): a mocap body moved before
+    every substep to `_mocap_xy(name, anchor, t)`; info['anchors'][name] keeps its layout
+    position and info['objects'][name] its position at the evaluated state.
+'fixed' and 'mocap' groups give their MJCF in `Group.body_xml`; a 'free' group may too.
 
 Timing follows MuJoCo's `mj_step`: observations, rewards and costs are evaluated at the state
 before the last physics substep (see `envs.robots`), contacts from that substep's collision pass.
@@ -21,7 +25,7 @@ before the last physics substep (see `envs.robots`), contacts from that substep'
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +47,12 @@ REWARD_CLIP = 10.0
 VELOCITY_THRESHOLD = 1e-4
 VASE_DENSITY = 0.001
 FLOOR_DRAG_TIME = 0.02
+KINDS = ("site", "free", "fixed", "mocap")
+MOCAP_KINDS = ("fixed", "mocap")
+LIDAR_MAX_DIST = lidar.MAX_DIST  # `Group.lidar` shadows the module inside the class
+COST_KINDS = ("hazard", "contact", "velocity", "task")
+# Immovable obstacles touch the robot and free bodies, not each other or the floor.
+STATIC_COLLISION = 'contype="2" conaffinity="1"'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,11 +63,14 @@ class Group:
     name: 'goal', 'hazards', 'vases', ... (lidar key `<name>_lidar`, metrics `cost_<name>...`).
     count: objects in the group.
     keepout: placement keep-out radius.
-    kind: 'site' or 'free' (see the module docstring).
+    kind: 'site', 'free', 'fixed' or 'mocap' (see the module docstring).
     size: radius of a 'site' disk (hazard, goal) or half-size of a 'free' box.
     lidar: whether the observation has this group's lidar.
     rgba: colour for rendering.
     half_height: half-height of a 'site' disk when rendered (its centre sits at this z).
+    lidar_max_dist: the lidar's range D for this group.
+    body_xml: (index) -> MJCF of body `<name><index>` (joints `<name><index>_x/_y/_z` for a
+      'free' body); required for 'fixed' and 'mocap' groups.
   """
 
   name: str
@@ -68,10 +81,14 @@ class Group:
   lidar: bool = True
   rgba: str = "0.5 0.5 0.5 1"
   half_height: float = 0.01
+  lidar_max_dist: float = LIDAR_MAX_DIST
+  body_xml: Callable[[int], str] | None = None
 
   def __post_init__(self):
-    if self.kind not in ("site", "free"):
-      raise ValueError(f"Group kind {self.kind!r} is not one of 'site', 'free'")
+    if self.kind not in KINDS:
+      raise ValueError(f"Group kind {self.kind!r} is not one of {', '.join(KINDS)}")
+    if self.kind in MOCAP_KINDS and self.body_xml is None:
+      raise ValueError(f"Group {self.name!r} of kind {self.kind!r} needs body_xml")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +96,8 @@ class CostTerm:
   """One Safety-Gym cost key: `cost_<key>` in metrics.
 
   kind: 'hazard' (sum of r - d inside the group's disks), 'contact' (robot contacts with the
-  group's geoms) or 'velocity' (sum of the group's body speeds above 1e-4 m/s).
+  group's geoms), 'velocity' (sum of the group's body speeds above 1e-4 m/s) or 'task'
+  (the task's `_task_cost`, e.g. Button's wrong-button contacts or Circle's boundary).
   """
 
   key: str
@@ -87,9 +105,8 @@ class CostTerm:
   group: str
 
   def __post_init__(self):
-    if self.kind not in ("hazard", "contact", "velocity"):
-      raise ValueError(
-          f"CostTerm kind {self.kind!r} is not one of 'hazard', 'contact', 'velocity'")
+    if self.kind not in COST_KINDS:
+      raise ValueError(f"CostTerm kind {self.kind!r} is not one of {', '.join(COST_KINDS)}")
 
 
 def _free_body_xml(group: Group, i: int) -> str:
@@ -115,7 +132,9 @@ def build_xml(robot: Robot, groups: tuple[Group, ...], render: bool = False) -> 
   """
   bodies = [robot.body_xml]
   for group in groups:
-    if group.kind == "free":
+    if group.body_xml is not None:
+      bodies += [group.body_xml(i) for i in range(group.count)]
+    elif group.kind == "free":
       bodies += [_free_body_xml(group, i) for i in range(group.count)]
   if render:
     for group in groups:
@@ -161,6 +180,9 @@ class NavigationEnv(PipelineEnv):
   ):
     if backend not in BACKENDS:
       raise ValueError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend != "mjx" and any(g.kind in MOCAP_KINDS for g in groups):
+      raise ValueError(f"backend {backend!r} has no mocap bodies (pillars, buttons, "
+                       "gremlins); use 'mjx'")
     names = [g.name for g in groups]
     for term in costs:
       if term.group not in names:
@@ -184,16 +206,22 @@ class NavigationEnv(PipelineEnv):
     robot_geoms = np.array([m.body_rootid[m.geom_bodyid[g]] == agent for g in range(m.ngeom)])
     self._geom_group = np.full((m.ngeom,), -1, np.int32)  # -1: robot or floor
     self._geom_is_robot = robot_geoms
-    self._q_addr, self._qd_addr = {}, {}
+    self._geom_object = np.full((m.ngeom,), -1, np.int32)  # index within its group
+    self._q_addr, self._qd_addr, self._mocap_ids = {}, {}, {}
     for gi, group in enumerate(self.groups):
-      if group.kind != "free":
+      if group.kind == "site":
         continue
-      first = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{group.name}0_x")
-      self._q_addr[group.name] = int(m.jnt_qposadr[first])
-      self._qd_addr[group.name] = int(m.jnt_dofadr[first])
-      for i in range(group.count):
-        g = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"{group.name}{i}")
-        self._geom_group[g] = gi
+      if group.kind == "free":
+        first = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{group.name}0_x")
+        self._q_addr[group.name] = int(m.jnt_qposadr[first])
+        self._qd_addr[group.name] = int(m.jnt_dofadr[first])
+      bodies = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"{group.name}{i}")
+                for i in range(group.count)]
+      if group.kind in MOCAP_KINDS:
+        self._mocap_ids[group.name] = np.array([m.body_mocapid[b] for b in bodies])
+      for i, b in enumerate(bodies):
+        self._geom_group[m.geom_bodyid == b] = gi
+        self._geom_object[m.geom_bodyid == b] = i
     keepouts, lo, hi = [AGENT_KEEPOUT], [], []
     for group in self.groups:
       keepouts += [group.keepout] * group.count
@@ -206,6 +234,10 @@ class NavigationEnv(PipelineEnv):
       offsets[group.name] = (start, start + group.count)
       start += group.count
     self._layout_slices = offsets
+
+  @property
+  def _has_mocap(self) -> bool:
+    return any(g.kind == "mocap" for g in self.groups)
 
   @property
   def observation_size(self) -> int:
@@ -222,7 +254,7 @@ class NavigationEnv(PipelineEnv):
   def object_xy(self, q: jax.Array, objects: dict[str, jax.Array], name: str) -> jax.Array:
     """[count, 2] positions of group `name` from joint positions q and info['objects']."""
     group = self.group(name)
-    if group.kind == "site":
+    if group.kind != "free":
       return objects[name]
     a = self._q_addr[name]
     return q[a:a + 3 * group.count].reshape(group.count, 3)[:, :2]
@@ -244,19 +276,64 @@ class NavigationEnv(PipelineEnv):
     pair = (is_robot[g1] & in_group[g2]) | (in_group[g1] & is_robot[g2])
     return jnp.sum(pair & (contact.dist < 0)).astype(jnp.float32)
 
+  def contact_objects(self, contact: Any, group: str) -> jax.Array:
+    """[count] active robot contacts per object of `group`."""
+    group_ = self.group(group)
+    if contact is None:
+      return jnp.zeros((group_.count,))
+    gi = self.groups.index(group_)
+    in_group = jnp.asarray(self._geom_group == gi)
+    obj = jnp.asarray(self._geom_object)
+    is_robot = jnp.asarray(self._geom_is_robot)
+    g1, g2 = contact.geom1, contact.geom2
+    active = contact.dist < 0
+    hit1 = is_robot[g2] & in_group[g1] & active  # robot touches object obj[g1]
+    hit2 = is_robot[g1] & in_group[g2] & active
+    ids = jnp.arange(group_.count)[:, None]
+    return (jnp.sum((obj[g1][None] == ids) & hit1[None], 1)
+            + jnp.sum((obj[g2][None] == ids) & hit2[None], 1)).astype(jnp.float32)
+
+  # --- mocap bodies ---------------------------------------------------------------------------
+  def _mocap_xy(self, name: str, anchor: jax.Array, t: jax.Array) -> jax.Array:
+    """[count, 2] position at sim time t of 'mocap' group `name` placed at anchor [count, 2]."""
+    del name, t
+    return anchor
+
+  def _set_mocaps(self, ps: Any, objects: dict[str, jax.Array]) -> Any:
+    """Writes the xy of every 'fixed'/'mocap' group in objects into ps.mocap_pos."""
+    pos = ps.mocap_pos
+    for name, ids in self._mocap_ids.items():
+      pos = pos.at[ids, :2].set(objects[name])
+    return ps.replace(mocap_pos=pos)
+
+  def _moved_objects(self, info: dict, t: jax.Array) -> dict[str, jax.Array]:
+    """info['objects'] with every 'mocap' group at its position at time t."""
+    return {**info["objects"], **{name: self._mocap_xy(name, anchor, t)
+                                  for name, anchor in info["anchors"].items()}}
+
   # --- physics --------------------------------------------------------------------------------
-  def _physics(self, ps: Any, action: jax.Array) -> tuple[Any, Any]:
-    """Runs the substeps; returns (state before the last substep, state after it)."""
+  def _physics(self, ps: Any, action: jax.Array, info: dict) -> tuple[Any, Any]:
+    """Runs the substeps; returns (state before the last substep, state after it).
 
-    def substep(ps, _):
+    Like Safety-Gym's gremlins, 'mocap' groups move before every substep. The scan carries
+    (previous, current) so the substep is traced and compiled once, not twice.
+    """
+
+    def substep(carry, _):
+      _, ps = carry
+      if self._has_mocap:
+        ps = self._set_mocaps(ps, self._moved_objects(info, ps.time))
       ctrl = self.robot.ctrl(action, ps.q[:self.robot.q_size], ps.qd[:self.robot.qd_size])
-      return self._pipeline.step(self.sys, ps, ctrl, self._debug), None
+      return (ps, self._pipeline.step(self.sys, ps, ctrl, self._debug)), None
 
-    prev, _ = jax.lax.scan(substep, ps, None, self._n_frames - 1)
-    return prev, substep(prev, None)[0]
+    (prev, ps), _ = jax.lax.scan(substep, (ps, ps), None, self._n_frames)
+    return prev, ps
+
+  # Tasks that read contacts (Button's success) set this.
+  task_uses_contacts = False
 
   def _contacts(self, prev: Any, ps: Any) -> Any:
-    if not any(t.kind == "contact" for t in self.costs):
+    if not (self.task_uses_contacts or any(t.kind == "contact" for t in self.costs)):
       return None
     if self.backend == "mjx":
       return ps.contact  # mjx collides at the start of its step, i.e. at `prev`
@@ -276,17 +353,31 @@ class NavigationEnv(PipelineEnv):
     n = xy.shape[0]
     yaws = jax.random.uniform(key_yaw, (n,), maxval=2 * jnp.pi)
     q = [self.robot.init_q(xy[0], yaws[0])]
-    objects = {}
+    objects, anchors = {}, {}
     for group in self.groups:
       start, stop = self._layout_slices[group.name]
-      if group.kind == "site":
+      if group.kind == "mocap":
+        anchors[group.name] = xy[start:stop]
+        objects[group.name] = self._mocap_xy(group.name, xy[start:stop], jnp.zeros(()))
+      elif group.kind != "free":
         objects[group.name] = xy[start:stop]
       else:
         q.append(jnp.concatenate([xy[start:stop], yaws[start:stop, None]], 1).reshape(-1))
     q = jnp.concatenate(q)
     qd = jnp.zeros(self.sys.qd_size())
     ps = self.pipeline_init(q, qd)
+    if self._mocap_ids:
+      ps = self._set_mocaps(ps, objects)
+      quat = ps.mocap_quat
+      for name, ids in self._mocap_ids.items():
+        start, stop = self._layout_slices[name]
+        half = yaws[start:stop] / 2
+        quat = quat.at[ids].set(jnp.stack(
+            [jnp.cos(half), jnp.zeros_like(half), jnp.zeros_like(half), jnp.sin(half)], 1))
+      ps = ps.replace(mocap_quat=quat)
     info = {"objects": objects, "key": key_next}
+    if anchors:
+      info["anchors"] = anchors
     info.update(self._task_reset(q, objects))
     obs = self._obs(q, qd, qd, objects)
     zero = jnp.zeros(())
@@ -297,13 +388,17 @@ class NavigationEnv(PipelineEnv):
 
   def step(self, state: State, action: jax.Array) -> State:
     action = jnp.clip(action, -1.0, 1.0)
-    prev, ps = self._physics(state.pipeline_state, action)
+    prev, ps = self._physics(state.pipeline_state, action, state.info)
     q, qd = prev.q, prev.qd
     info = dict(state.info)
+    if self._has_mocap:
+      # Where the last substep's forward pass (contacts, sensors) saw them.
+      info["objects"] = self._moved_objects(info, prev.time)
     objects = info["objects"]
-    raw = self._raw_costs(q, qd, objects, self._contacts(prev, ps))
+    contact = self._contacts(prev, ps)
+    raw = self._raw_costs(q, qd, info, contact)
     key, key_task = jax.random.split(info["key"])
-    reward, done, task_info, task_metrics = self._task_reward(key_task, q, info)
+    reward, done, task_info, task_metrics = self._task_reward(key_task, q, qd, info, contact)
     reward = jnp.clip(reward, -REWARD_CLIP, REWARD_CLIP)
     info.update(task_info, key=key)
     cost_sum = sum(raw.values(), jnp.zeros(()))
@@ -324,10 +419,12 @@ class NavigationEnv(PipelineEnv):
     pos, rot = r.pose(q[:r.q_size])
     for group in self.groups:
       if group.lidar:
-        parts.append(lidar.lidar(pos, rot, self.object_xy(q, objects, group.name)))
+        parts.append(lidar.lidar(pos, rot, self.object_xy(q, objects, group.name),
+                                 max_dist=group.lidar_max_dist))
     return jnp.concatenate(parts)
 
-  def _raw_costs(self, q, qd, objects, contact) -> dict[str, jax.Array]:
+  def _raw_costs(self, q, qd, info, contact) -> dict[str, jax.Array]:
+    objects = info["objects"]
     pos, _ = self.robot.pose(q[:self.robot.q_size])
     raw = {}
     for term in self.costs:
@@ -337,6 +434,8 @@ class NavigationEnv(PipelineEnv):
         raw[term.key] = jnp.sum(jnp.where(d <= group.size, group.size - d, 0.0))
       elif term.kind == "contact":
         raw[term.key] = self.contact_count(contact, term.group)
+      elif term.kind == "task":
+        raw[term.key] = self._task_cost(term, q, qd, info, contact)
       else:
         a = self._qd_addr[term.group]
         v = qd[a:a + 3 * group.count].reshape(group.count, 3)[:, :2]
@@ -359,6 +458,14 @@ class NavigationEnv(PipelineEnv):
     """Zero-valued task metrics, so reset and step metrics share one structure."""
     return {}
 
-  def _task_reward(self, key, q, info) -> tuple[jax.Array, jax.Array, dict, dict]:
-    """(reward [], done [], info updates, task metrics) for the step reaching q."""
+  def _task_cost(self, term, q, qd, info, contact) -> jax.Array:
+    """[] raw value of a 'task' cost term, from the state before this step's task update."""
+    raise NotImplementedError(f"{type(self).__name__} has no task cost {term.key!r}")
+
+  def _task_reward(self, key, q, qd, info, contact) -> tuple[jax.Array, jax.Array, dict, dict]:
+    """(reward [], done [], info updates, task metrics) for the step reaching (q, qd).
+
+    contact: the last substep's contacts, or None unless `task_uses_contacts` or a contact
+    cost asked for them.
+    """
     raise NotImplementedError
