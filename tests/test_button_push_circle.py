@@ -112,7 +112,8 @@ def test_bad_level_and_robot():
     envs.button.ButtonEnv("Point", 1, backend="generalized")
 
 
-@pytest.mark.parametrize("name", ["PointButton1", "PointPush2", "PointCircle2", "CarPush1"])
+# CarPush1 (100 s of compile here) is left out: CarGoal1 in test_navigation covers the Car.
+@pytest.mark.parametrize("name", ["PointButton1", "PointPush2", "PointCircle2"])
 def test_random_rollout_deterministic_and_finite(name):
   env, reset, run = _compiled(name)
   actions = jax.random.uniform(jax.random.key(1), (1000 // T, T, 2), minval=-1, maxval=1)
