@@ -19,7 +19,7 @@ from envs import lidar, obstacles
 from envs.base import State
 from envs.navigation import CostTerm, Group, NavigationEnv
 from envs.registry import register
-from envs.robots import ROBOTS
+from envs.robots import ROBOTS, robot_for_task
 
 GOAL = Group("goal", 1, keepout=0.4, size=0.2, rgba=obstacles.GOAL_RGBA)
 NUM_BUTTONS = 4
@@ -52,12 +52,9 @@ class ButtonEnv(NavigationEnv):
   task_uses_contacts = True
 
   def __init__(self, robot: str = "Point", level: int = 1, **kwargs):
-    if robot not in ROBOTS:
-      raise ValueError(f"robot {robot!r} is not one of {', '.join(ROBOTS)}")
-    if level not in LEVELS:
-      raise ValueError(f"level {level!r} is not one of {', '.join(map(str, LEVELS))}")
+    spec = robot_for_task(robot, level, LEVELS)
     self.level = level
-    super().__init__(ROBOTS[robot], **LEVELS[level], **kwargs)
+    super().__init__(spec, **LEVELS[level], **kwargs)
     start = self.robot.sensor_size
     self._buttons_lidar = slice(start, start + lidar.NUM_BINS)
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from envs.navigation import CostTerm, Group, NavigationEnv
 from envs.registry import register
-from envs.robots import ROBOTS
+from envs.robots import ROBOTS, robot_for_task
 
 RADIUS = 1.5
 WALL = 1.125
@@ -36,13 +36,10 @@ class CircleEnv(NavigationEnv):
   """
 
   def __init__(self, robot: str = "Point", level: int = 1, **kwargs):
-    if robot not in ROBOTS:
-      raise ValueError(f"robot {robot!r} is not one of {', '.join(ROBOTS)}")
-    if level not in LEVELS:
-      raise ValueError(f"level {level!r} is not one of {', '.join(map(str, LEVELS))}")
+    spec = robot_for_task(robot, level, LEVELS)
     self.level = level
     kwargs.setdefault("episode_length", EPISODE_LENGTH)
-    super().__init__(ROBOTS[robot], groups=(CIRCLE,), extents=START_EXTENTS,
+    super().__init__(spec, groups=(CIRCLE,), extents=START_EXTENTS,
                      costs=LEVELS[level], **kwargs)
     # The robot has no keep-out here: it starts anywhere in [-0.8, 0.8]^2.
     self._keepouts[0] = 0.0

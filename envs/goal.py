@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from envs import layout
 from envs.navigation import CostTerm, Group, NavigationEnv
 from envs.registry import register
-from envs.robots import ROBOTS
+from envs.robots import ROBOTS, robot_for_task
 
 GOAL_SIZE = 0.3
 
@@ -51,12 +51,9 @@ class GoalEnv(NavigationEnv):
   """
 
   def __init__(self, robot: str = "Point", level: int = 1, **kwargs):
-    if robot not in ROBOTS:
-      raise ValueError(f"robot {robot!r} is not one of {', '.join(ROBOTS)}")
-    if level not in LEVELS:
-      raise ValueError(f"level {level!r} is not one of {', '.join(map(str, LEVELS))}")
+    spec = robot_for_task(robot, level, LEVELS)
     self.level = level
-    super().__init__(ROBOTS[robot], **LEVELS[level], **kwargs)
+    super().__init__(spec, **LEVELS[level], **kwargs)
 
   def _goal_index(self) -> int:
     return self._layout_slices["goal"][0]

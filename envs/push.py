@@ -19,7 +19,7 @@ from envs import obstacles
 from envs.goal import GoalEnv
 from envs.navigation import CostTerm, Group, NavigationEnv
 from envs.registry import register
-from envs.robots import ROBOTS
+from envs.robots import ROBOTS, robot_for_task
 
 GOAL_SIZE = 0.3
 GOAL_Z = 0.16
@@ -53,13 +53,10 @@ class PushEnv(GoalEnv):
   """
 
   def __init__(self, robot: str = "Point", level: int = 1, **kwargs):
-    if robot not in ROBOTS:
-      raise ValueError(f"robot {robot!r} is not one of {', '.join(ROBOTS)}")
-    if level not in LEVELS:
-      raise ValueError(f"level {level!r} is not one of {', '.join(map(str, LEVELS))}")
+    spec = robot_for_task(robot, level, LEVELS)
     self.level = level
     # GoalEnv lends its goal re-draw; the groups are Push's own.
-    NavigationEnv.__init__(self, ROBOTS[robot], **_config(robot, level), **kwargs)
+    NavigationEnv.__init__(self, spec, **_config(robot, level), **kwargs)
 
   def _dists(self, q, goal):
     """(b, g): robot -> box and box -> goal, in 3-D."""

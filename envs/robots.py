@@ -236,3 +236,16 @@ CAR = Robot(
 )
 
 ROBOTS = {"Point": POINT, "Car": CAR}
+
+
+def robot_for_task(robot: str, level: int, levels) -> Robot:
+  """The Robot named `robot`, after checking `level` is one of the task's `levels`.
+
+  Raises:
+    ValueError: naming the bad robot or level and the accepted ones.
+  """
+  if robot not in ROBOTS:
+    raise ValueError(f"robot {robot!r} is not one of {', '.join(ROBOTS)}")
+  if level not in levels:
+    raise ValueError(f"level {level!r} is not one of {', '.join(map(str, levels))}")
+  return ROBOTS[robot]
