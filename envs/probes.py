@@ -27,7 +27,25 @@ from envs import registry
 from envs.base import State
 
 
-class ProbeCostlyBandit(Env):
+class _Probe(Env):
+  """Brax Env sizes and backend name shared by the probes (one action, `OBS_SIZE` obs)."""
+
+  OBS_SIZE = 1
+
+  @property
+  def observation_size(self) -> int:
+    return self.OBS_SIZE
+
+  @property
+  def action_size(self) -> int:
+    return 1
+
+  @property
+  def backend(self) -> str:
+    return "probe"
+
+
+class ProbeCostlyBandit(_Probe):
   """One-step bandit where the rewarding action costs 1 (see module docstring)."""
 
   episode_length = 1
@@ -42,21 +60,11 @@ class ProbeCostlyBandit(Env):
     hit = jnp.where(action[0] > 0, 1.0, 0.0).astype(jnp.float32)
     return state.replace(reward=hit, cost=hit, done=jnp.ones((), jnp.float32))
 
-  @property
-  def observation_size(self) -> int:
-    return 1
 
-  @property
-  def action_size(self) -> int:
-    return 1
-
-  @property
-  def backend(self) -> str:
-    return "probe"
-
-
-class ProbeTwoRegion(Env):
+class ProbeTwoRegion(_Probe):
   """Two absorbing regions; only region 0 makes the rewarding action costly."""
+
+  OBS_SIZE = 2
 
   def __init__(self, episode_length: int = 20):
     self.episode_length = episode_length
@@ -71,18 +79,6 @@ class ProbeTwoRegion(Env):
     hit = jnp.where(action[0] > 0, 1.0, 0.0).astype(jnp.float32)
     return state.replace(reward=hit, cost=hit * state.obs[0],
                          done=jnp.zeros((), jnp.float32))
-
-  @property
-  def observation_size(self) -> int:
-    return 2
-
-  @property
-  def action_size(self) -> int:
-    return 1
-
-  @property
-  def backend(self) -> str:
-    return "probe"
 
 
 registry.register("ProbeCostlyBandit", ProbeCostlyBandit)
