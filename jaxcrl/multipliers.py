@@ -59,6 +59,12 @@ def statewise_threshold(config: TrainConfig, episode_steps: int) -> jax.Array:
   return jnp.where(jnp.isnan(given) | (given < 0), derived, given)
 
 
+def scalar_value(mstate, obs, config) -> jax.Array:
+  """The `value` of every scalar multiplier (none, Lagrange, PID): mstate.lam, shape []."""
+  del obs, config
+  return mstate.lam
+
+
 @struct.dataclass
 class LagrangeState:
   lam: jax.Array  # []
@@ -72,15 +78,11 @@ def make_none(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipl
     del key, config
     return LagrangeState(lam=jnp.zeros((), jnp.float32))
 
-  def value(mstate, obs, config):
-    del obs, config
-    return mstate.lam
-
   def update(mstate, batch, key, config):
     del batch, key, config
     return mstate, {"loss/multiplier": jnp.zeros((), jnp.float32)}
 
-  return Multiplier(init, value, update)
+  return Multiplier(init, scalar_value, update)
 
 
 def make_lagrange(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
@@ -91,17 +93,13 @@ def make_lagrange(obs_size: int, config: TrainConfig, episode_steps: int) -> Mul
     del key
     return LagrangeState(lam=jnp.asarray(config.lambda_init, jnp.float32))
 
-  def value(mstate, obs, config):
-    del obs, config
-    return mstate.lam
-
   def update(mstate, batch, key, config):
     del key
     excess = batch.episode_cost - config.cost_limit
     lam = jnp.clip(mstate.lam + config.lagrange_lr * excess, 0.0, config.lambda_max)
     return LagrangeState(lam=lam), {"loss/multiplier": -mstate.lam * excess}
 
-  return Multiplier(init, value, update)
+  return Multiplier(init, scalar_value, update)
 
 
 @struct.dataclass
@@ -138,10 +136,6 @@ def make_pid(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipli
                     p_ema=zero, d_ema=zero, d_history=jnp.zeros((delay,), jnp.float32),
                     index=jnp.zeros((), jnp.int32))
 
-  def value(mstate, obs, config):
-    del obs, config
-    return mstate.lam
-
   def update(mstate, batch, key, config):
     del key
     delta = batch.episode_cost - config.cost_limit
@@ -157,7 +151,7 @@ def make_pid(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipli
                    index=(mstate.index + 1) % delay)
     return new, {"loss/multiplier": -mstate.lam * delta}
 
-  return Multiplier(init, value, update)
+  return Multiplier(init, scalar_value, update)
 
 
 @struct.dataclass
