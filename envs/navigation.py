@@ -413,6 +413,14 @@ class NavigationEnv(PipelineEnv):
     return state.replace(pipeline_state=ps, obs=obs, reward=reward, done=done,
                          metrics=metrics, info=info, cost=cost)
 
+  def obs_at(self, state: State, xy: jax.Array, yaw: jax.Array) -> jax.Array:
+    """The observation [obs_size] of the robot at rest at `xy` [2] with heading `yaw` [],
+    in `state`'s layout (other bodies where `state` has them). For maps over the arena."""
+    nq = self.robot.q_size
+    q = state.pipeline_state.q.at[:nq].set(self.robot.init_q(xy, yaw))
+    qd = jnp.zeros_like(state.pipeline_state.qd)
+    return self._obs(q, qd, qd, state.info["objects"])
+
   def _obs(self, q, qd, qd_next, objects) -> jax.Array:
     r = self.robot
     parts = [r.sensors(q[:r.q_size], qd[:r.qd_size], qd_next[:r.qd_size], self.sys.opt.timestep)]

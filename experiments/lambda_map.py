@@ -4,10 +4,9 @@ For one layout (an env reset), the robot is placed at rest at every point of a g
 observation is computed there; lambda(s) of a trained ppo_statewise state is averaged over
 `headings` robot yaws (the lidar is egocentric, so lambda depends on the heading).
 
-Needs from the env (`envs.navigation.NavigationEnv` has them): `robot.init_q(xy, yaw)`,
-`robot.q_size`, `extents`, `object_xy(q, objects, name)`, `group(name).size`, and
-`_obs(q, qd, qd_next, objects)`. `supports(env)` says whether an env has them; there is no
-public "observation at a position" hook in the env API yet.
+Needs from the env (`envs.navigation.NavigationEnv` has them): `obs_at(state, xy, yaw)`,
+`extents`, `object_xy(q, objects, name)`, `group(name).size` and `groups`. `supports(env)`
+says whether an env has them.
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-_NEEDS = ("robot", "extents", "object_xy", "group", "_obs", "groups")
+_NEEDS = ("obs_at", "extents", "object_xy", "group", "groups")
 
 
 def supports(env: Any) -> bool:
-  return all(hasattr(env, n) for n in _NEEDS) and hasattr(getattr(env, "robot"), "init_q")
+  return all(hasattr(env, n) for n in _NEEDS)
 
 
 def make_compute(env: Any, config: Any, resolution: int = 48, headings: int = 8):
@@ -42,19 +41,14 @@ def make_compute(env: Any, config: Any, resolution: int = 48, headings: int = 8)
   xs = jnp.linspace(-ext, ext, resolution)
   grid = jnp.stack(jnp.meshgrid(xs, xs), -1).reshape(-1, 2)
   yaws = jnp.linspace(0.0, 2 * jnp.pi, headings, endpoint=False)
-  nq = env.robot.q_size
   names = [g.name for g in env.groups]
 
   @jax.jit
   def run(state, key):
     env_state = env.reset(key)
     q0, objects = env_state.pipeline_state.q, env_state.info["objects"]
-    qd = jnp.zeros_like(env_state.pipeline_state.qd)
-
-    def obs_at(xy, yaw):
-      return env._obs(q0.at[:nq].set(env.robot.init_q(xy, yaw)), qd, qd, objects)
-
-    obs = jax.vmap(lambda yaw: jax.vmap(lambda xy: obs_at(xy, yaw))(grid))(yaws)  # [H, G, O]
+    obs = jax.vmap(lambda yaw: jax.vmap(
+        lambda xy: env.obs_at(env_state, xy, yaw))(grid))(yaws)  # [H, G, O]
     lam = jax.vmap(lambda o: lam_fn(state, o))(obs).mean(0)  # [G]
     return lam.reshape(resolution, resolution), {
         n: env.object_xy(q0, objects, n) for n in names}
