@@ -61,8 +61,9 @@ class TrainState:
   multiplier: the algorithm's multiplier state (LagrangeState, PIDState or
     StatewiseState with the lambda(s) net's params and optimizer state).
   env_state: the batched env state, leaves [B, ...].
-  key: typed PRNG key. update_step, env_steps: [] int32 (env_steps counts action
-    repeats; it wraps past 2**31 without jax_enable_x64).
+  key: typed PRNG key. update_step: [] int32, updates done (env steps so far are
+    update_step * num_envs * unroll_length * action_repeat; the train/env_steps metric
+    is that product in float32, so it never wraps).
   last_episode_return, last_episode_cost: [] the latest batch means, carried so the
     metrics stay finite in updates where no episode completed.
   config: the TrainConfig whose traced leaves this run uses.
@@ -79,7 +80,6 @@ class TrainState:
   env_state: Any
   key: jax.Array
   update_step: jax.Array
-  env_steps: jax.Array
   last_episode_return: jax.Array
   last_episode_cost: jax.Array
   config: TrainConfig
@@ -193,7 +193,6 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         env_state=p.shard(p.env.reset(k_env)),
         key=key,
         update_step=jnp.zeros((), jnp.int32),
-        env_steps=jnp.zeros((), jnp.int32),
         last_episode_return=zero,
         last_episode_cost=zero,
         config=cfg,
@@ -311,7 +310,7 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
 
     w = multipliers.statewise_threshold(cfg, p.episode_steps)
     quantiles = jnp.quantile(lam, jnp.array([0.05, 0.5, 0.95]))
-    env_steps = state.env_steps + steps_per_update
+    update_step = state.update_step + 1
     metrics = {
         "episode/return": ep_return,
         "episode/cost": ep_cost,
@@ -330,7 +329,7 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         "loss/multiplier": mmetrics["loss/multiplier"],
         "policy/kl": kl,
         "policy/entropy": entropy,
-        "train/env_steps": env_steps.astype(jnp.float32),
+        "train/env_steps": update_step.astype(jnp.float32) * float(steps_per_update),
     }
     metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
     new_state = state.replace(
@@ -338,7 +337,7 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         cost_value_params=params["cost_value"], policy_opt_state=opt_states["policy"],
         value_opt_state=opt_states["value"], cost_value_opt_state=opt_states["cost_value"],
         multiplier=mstate, normalizer=normalizer, env_state=env_state, key=key,
-        update_step=state.update_step + 1, env_steps=env_steps,
+        update_step=update_step,
         last_episode_return=ep_return, last_episode_cost=ep_cost)
     return new_state, metrics
 

@@ -61,6 +61,10 @@ def test_update_shapes_finite_single_trace(built, algo):
   chex.assert_tree_all_finite((_keyless(state), metrics))
   assert int(state.update_step) == 3
   assert float(metrics["train/env_steps"]) == 3 * cfg.batch_size
+  # The step count is derived from update_step, so it does not wrap at 2**31 env steps.
+  _, late = update(state.replace(update_step=jnp.asarray(2**30, jnp.int32)))
+  np.testing.assert_allclose(float(late["train/env_steps"]), (2**30 + 1) * cfg.batch_size,
+                             rtol=1e-6)
   obs = jnp.eye(2)[jnp.array([0, 1, 1])]
   act = jaxcrl.make_act(_env(), cfg)
   action = jax.jit(act, static_argnums=3)(state, obs, jax.random.key(1), False)
