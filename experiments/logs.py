@@ -7,7 +7,10 @@ events past it (`purge_step`), and the logs read as if the run had never stopped
 
 Layout under the run dir:
   metrics/seed{S}_limit{L}.csv   columns: update, <metric names, sorted>
-  tb/seed{S}_limit{L}/           tensorboardX event files
+  metrics/timing.csv             columns: update, env_steps_per_s (per member, one row
+                                 per chunk of updates ending at `update`; wall-clock, so
+                                 kept apart from the reproducible metrics)
+  tb/seed{S}_limit{L}/           tensorboardX event files (train/env_steps_per_s included)
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class MetricsLog:
     self._writers = []
     for m in self.members:
       truncate(self.csv_path(m), start_update)
+    truncate(self.timing_path, start_update)
     if tensorboard:
       from tensorboardX import SummaryWriter
       for m in self.members:
@@ -81,6 +85,22 @@ class MetricsLog:
 
   def csv_path(self, member: Member) -> pathlib.Path:
     return self._csv_dir / f"{member.name}.csv"
+
+  @property
+  def timing_path(self) -> pathlib.Path:
+    return self._csv_dir / "timing.csv"
+
+  def write_timing(self, last_update: int, env_steps_per_s: float) -> None:
+    """Logs the env steps/s per member of the chunk of updates ending at last_update."""
+    new = not self.timing_path.exists() or self.timing_path.stat().st_size == 0
+    with open(self.timing_path, "a", newline="") as f:
+      w = csv.writer(f)
+      if new:
+        w.writerow(["update", "env_steps_per_s"])
+      w.writerow([last_update, _fmt(env_steps_per_s)])
+    for writer in self._writers:
+      writer.add_scalar("train/env_steps_per_s", float(env_steps_per_s), last_update)
+      writer.flush()
 
   def write(self, first_update: int, metrics: Mapping[str, np.ndarray]) -> None:
     """Logs `metrics[name]` of shape [K, M] as updates first_update .. first_update+K-1."""

@@ -261,20 +261,26 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
              unit_scale=True, dynamic_ncols=True, disable=not progress,
              desc=f"{spec['env']} {spec['config']['algo']} M={len(built.member_configs)}")
   t0, done, first_chunk = time.perf_counter(), start, None
+  chunk_t0 = t0
   try:
     for lo, hi, save in _chunk_bounds(num_updates, spec["log_every"], spec["checkpoint_every"]):
       if hi <= start:
         continue
       new_state, metrics = chunk_fn(state, np.zeros((hi - lo,), np.float32))
       metrics = jax.device_get(metrics)
+      now = time.perf_counter()
       log.write(lo + 1, metrics)
+      # Per member, training only (checkpointing excluded); the first chunk's includes
+      # compilation.
+      log.write_timing(hi, (hi - lo) * per_update / max(now - chunk_t0, 1e-9))
       if save:
         store.save(hi, new_state)
       # Only now is the chunk fully recorded; an interrupt before this line resumes from
       # `done`, and the logs' rows past it are dropped then.
       state, done = new_state, hi
       if first_chunk is None:
-        first_chunk = (time.perf_counter() - t0, done)
+        first_chunk = (now - t0, done)
+      chunk_t0 = time.perf_counter()
       bar.update((hi - lo) * per_update)
       bar.set_postfix(ret=f"{metrics['episode/return'][-1].mean():.2f}",
                       cost=f"{metrics['episode/cost'][-1].mean():.2f}",

@@ -57,6 +57,9 @@ def test_run_folder_contents(finished):
       assert np.isfinite(data[key]).all()
     assert any((finished / "tb" / m.name).iterdir())
   assert CheckpointStore(finished / "checkpoints").steps() == [2, 4, 6]
+  timing = logs.read_csv(finished / "metrics" / "timing.csv")   # one row per chunk
+  np.testing.assert_array_equal(timing["update"], [2, 4, 6])
+  assert np.all(np.isfinite(timing["env_steps_per_s"]) & (timing["env_steps_per_s"] > 0))
   summary = json.loads((finished / "summary.json").read_text())
   assert summary["finished"] and summary["updates"] == 6
   assert set(summary["by_limit"]) == {"0.2", "0.5"}
@@ -88,6 +91,9 @@ def test_resume_is_bit_identical_and_skips_broken_checkpoints(finished, tmp_path
   for m in rundir.run_members(rundir.read_spec(finished)):
     name = f"metrics/{m.name}.csv"
     assert (broken / name).read_text() == (finished / name).read_text()
+  # Wall-clock timing differs, but its rows past the resumed checkpoint were replaced.
+  timing = logs.read_csv(broken / "metrics" / "timing.csv")
+  np.testing.assert_array_equal(timing["update"], [2, 4, 6])
 
 
 BAD = {
