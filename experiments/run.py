@@ -3,6 +3,7 @@
   python -m experiments.run --env PointGoal1 --algo ppo_statewise --steps 5e6 --seeds 3 \
       --cost-limits 10,25,50 --out runs/sweep
   python -m experiments.run --resume runs/sweep     # continue where it stopped
+  python -m experiments.run --resume runs/sweep --steps 1e7   # ... and train for longer
 
 Seeds x cost limits train together as one batch axis M of one compiled program:
 jit(scan(vmap(update))) runs `--log-every` updates per host round-trip. Member (s, d) uses
@@ -70,7 +71,7 @@ def build_parser() -> Parser:
                    help="new run folder; if absent, runs/<env>_<algo>_<time>")
   run.add_argument("--resume", type=pathlib.Path, default=None, metavar="RUN",
                    help="continue the run in this folder with its saved config "
-                        "(no other config flags allowed)")
+                        "(only --steps may go with it, to extend the run)")
   run.add_argument("--log-every", type=parse_int, default=10, metavar="K",
                    help="updates per compiled chunk (one host round-trip, CSV/TB rows)")
   run.add_argument("--checkpoint-every", type=parse_int, default=50, metavar="N",
@@ -166,11 +167,11 @@ def _prepare(args, parser: Parser, argv: list[str]):
 
 def _validate(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict, bool]:
   if args.resume is not None:
-    extra = [a for a in argv if a.startswith("--")
-             and a.split("=")[0] not in ("--resume", "--no-progress", "--no-plots")]
+    allowed = ("--resume", "--no-progress", "--no-plots", "--steps", "--num-timesteps")
+    extra = [a for a in argv if a.startswith("--") and a.split("=")[0] not in allowed]
     if extra:
       raise UsageError(f"--resume continues the saved config; drop {' '.join(extra)} "
-                       "(only --no-progress and --no-plots may go with it)")
+                       "(only --steps, --no-progress and --no-plots may go with it)")
     spec = rundir.read_spec(args.resume)
     if not (args.resume / rundir.CHECKPOINT_DIR).is_dir():
       raise UsageError(f"{str(args.resume)!r} has no {rundir.CHECKPOINT_DIR}/; "
@@ -178,6 +179,7 @@ def _validate(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict
     _check_intervals(spec)
     import envs
     envs.canonical_name(spec["env"])
+    spec = _extended(spec, args, argv)
     rundir.config_from_spec(spec).validate()
     return args.resume, spec, True
   spec = _spec_from_args(args, parser, argv)
@@ -193,6 +195,25 @@ def _validate(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict
     raise UsageError(f"--out {str(out)!r} exists and is not an empty folder; "
                      "choose a new folder")
   return out, spec, False
+
+
+def _extended(spec: dict[str, Any], args, argv: list[str]) -> dict[str, Any]:
+  """The spec with num_timesteps raised to --steps / --num-timesteps when resuming.
+
+  Nothing traced depends on num_timesteps (it only sets the number of updates), so an
+  extended run continues exactly as a run started with the larger budget would.
+  """
+  if given(argv, "--steps") and given(argv, "--num-timesteps"):
+    raise UsageError("give --steps or --num-timesteps, not both")
+  steps = args.steps if given(argv, "--steps") else (
+      args.num_timesteps if given(argv, "--num-timesteps") else None)
+  if steps is None:
+    return spec
+  current = spec["config"]["num_timesteps"]
+  if steps < current:
+    raise UsageError(f"--steps {steps} is less than the run's {current}; a resumed run can "
+                     f"only be extended (give --steps >= {current})")
+  return {**spec, "config": {**spec["config"], "num_timesteps": steps}}
 
 
 def _summarise(run_dir: pathlib.Path, spec: dict, timing: dict[str, float],
@@ -318,7 +339,8 @@ def _main(argv: list[str]) -> int:
   run_dir, spec, resuming, built = _prepare(args, parser, argv)
   if not resuming:
     run_dir.mkdir(parents=True, exist_ok=True)
-    rundir.write_spec(run_dir, spec)
+  if not resuming or spec != rundir.read_spec(run_dir):
+    rundir.write_spec(run_dir, spec)     # new, or extended by --steps (atomic replace)
   try:
     summary = train_run(run_dir, spec, resuming, progress=not args.no_progress,
                         plots=not args.no_plots, built=built)

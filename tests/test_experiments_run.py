@@ -96,6 +96,22 @@ def test_resume_is_bit_identical_and_skips_broken_checkpoints(finished, tmp_path
   np.testing.assert_array_equal(timing["update"], [2, 4, 6])
 
 
+def test_resume_with_more_steps_matches_a_longer_run(finished, tmp_path):
+  # Extending the 6-update run to 8 updates gives the same logs as training 8 from scratch.
+  extended = tmp_path / "extended"
+  shutil.copytree(finished, extended)
+  assert run.main(["--resume", str(extended), "--steps", "256", "--no-progress",
+                   "--no-plots"]) == 0
+  assert rundir.read_spec(extended)["config"]["num_timesteps"] == 256
+  straight = tmp_path / "straight"
+  argv = TINY[:TINY.index("--steps")] + TINY[TINY.index("--steps") + 2:]
+  assert run.main(argv + ["--steps", "256", "--out", str(straight)]) == 0
+  for m in rundir.run_members(rundir.read_spec(finished)):
+    name = f"metrics/{m.name}.csv"
+    assert (extended / name).read_text() == (straight / name).read_text()
+  assert json.loads((extended / "summary.json").read_text())["updates"] == 8
+
+
 BAD = {
     "unknown env": (["--env", "NoSuchEnv"], "NoSuchEnv"),
     "unknown algo": (["--algo", "ppo_magic"], "ppo_magic"),
@@ -132,6 +148,7 @@ def test_bad_resume_and_out_exit_2_touch_nothing(finished, tmp_path, capsys):
       (TINY + ["--out", str(tmp_path / "done")], "already holds a run"),
       (TINY + ["--out", str(tmp_path / "notarun")], "not an empty folder"),
       (["--resume", str(tmp_path / "done"), "--num-envs", "4"], "--num-envs"),
+      (["--resume", str(tmp_path / "done"), "--steps", "128"], "only be extended"),
   ]
   for argv, needle in cases:
     assert run.main(argv) == 2, argv
