@@ -25,8 +25,15 @@ def standardize(x: jax.Array) -> jax.Array:
 
 
 def penalized_advantage(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> jax.Array:
-  """(A_r - lam A_c) / (1 + lam). adv_r, adv_c [N]; lam [] or [N] (broadcastable)."""
-  return (adv_r - lam * adv_c) / (1.0 + lam)
+  """(A_r - lam A_c) / (1 + mean(lam)). adv_r, adv_c [N]; lam [] or [N] (broadcastable).
+
+  With a scalar lam this is the usual (A_r - lam A_c) / (1 + lam). With a state-wise
+  lam [N] the normaliser is one number for the whole (mini)batch, so the objective stays the
+  Lagrangian sum_i A_r,i - lam_i A_c,i up to a positive scale: dividing each sample by
+  its own (1 + lam_i) would instead cap every sample's cost weight at 1 and let the
+  samples where lam_i ~ 0 outvote the penalty however large lam grows elsewhere.
+  """
+  return (adv_r - lam * adv_c) / (1.0 + jnp.mean(lam))
 
 
 def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantage: jax.Array,
@@ -39,12 +46,12 @@ def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantage: j
 
 
 def penalized_policy_loss(log_prob, old_log_prob, adv_r, adv_c, lam, clip_eps):
-  """Clipped surrogate on (std(A_r) - lam std(A_c)) / (1 + lam).
+  """Clipped surrogate on (std(A_r) - lam std(A_c)) / (1 + mean(lam)).
 
   Both advantages are standardised over the minibatch first, so lam trades reward and
   cost advantages in the same units whatever the reward and cost scales; the division by
-  (1 + lam) keeps the step size comparable as lam grows. lam: [] or [N], stop-gradiented
-  by the caller.
+  (1 + mean(lam)) keeps the step size comparable as lam grows. lam: [] or [N],
+  stop-gradiented by the caller.
   """
   advantage = penalized_advantage(standardize(adv_r), standardize(adv_c), lam)
   return clipped_surrogate(log_prob, old_log_prob, advantage, clip_eps)

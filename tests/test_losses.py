@@ -22,11 +22,15 @@ def test_clipped_surrogate_hand_computed():
 def test_penalized_advantage_broadcasts_scalar_and_statewise_lambda():
   adv_r = jnp.array([2.0, 2.0])
   adv_c = jnp.array([1.0, 1.0])
-  # (2 - 3*1) / (1 + 3) = -0.25 ; with lam = [0, 1]: [2/1, (2-1)/2] = [2, 0.5].
+  # (2 - 3*1) / (1 + 3) = -0.25 ; with lam = [0, 1] (mean 0.5): [2/1.5, (2-1)/1.5].
   np.testing.assert_allclose(losses.penalized_advantage(adv_r, adv_c, 3.0), [-0.25, -0.25])
   out = losses.penalized_advantage(adv_r, adv_c, jnp.array([0.0, 1.0]))
   chex.assert_shape(out, (2,))
-  np.testing.assert_allclose(out, [2.0, 0.5])
+  np.testing.assert_allclose(out, [4.0 / 3.0, 2.0 / 3.0], rtol=1e-6)
+  # The state-wise penalty is not capped at a cost weight of 1 per sample: with
+  # lam = [0, 99] (mean 49.5) the violating sample gets (2 - 99) / 50.5, far below -1.
+  out = losses.penalized_advantage(adv_r, adv_c, jnp.array([0.0, 99.0]))
+  np.testing.assert_allclose(out, [2.0 / 50.5, -97.0 / 50.5], rtol=1e-6)
 
 
 def test_penalized_loss_reduces_to_reward_loss_at_zero_lambda():
