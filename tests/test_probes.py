@@ -47,7 +47,7 @@ def test_two_region_statewise_lambda_rises_only_where_violating():
   cfg = jaxcrl.TrainConfig(
       algo="ppo_statewise", num_envs=32, unroll_length=20, num_minibatches=4,
       num_epochs=4, num_timesteps=32 * 20 * 150, cost_gamma=0.9, statewise_threshold=1.0,
-      statewise_lr=4e-2, statewise_lambda_init=0.1, policy_lr=1e-3, entropy_coef=0.01,
+      statewise_lr=3e-3, statewise_lambda_init=0.1, policy_lr=1e-3, entropy_coef=0.01,
       policy_hidden=(16,), value_hidden=(16,), multiplier_hidden=(16,))
   init, update = jaxcrl.make_init_update(env, cfg)
   lam_fn = jaxcrl.make_lambda(env, cfg)
