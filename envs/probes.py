@@ -27,8 +27,9 @@ from envs import registry
 from envs.base import State
 
 
-class _Probe(Env):
-  """Brax Env sizes and backend name shared by the probes (one action, `OBS_SIZE` obs)."""
+class ProbeBase(Env):
+  """Brax Env sizes and backend name of physics-free test envs (one action, `OBS_SIZE` obs);
+  the probes here and the test-only envs in tests/ subclass it."""
 
   OBS_SIZE = 1
 
@@ -45,7 +46,7 @@ class _Probe(Env):
     return "probe"
 
 
-class ProbeCostlyBandit(_Probe):
+class ProbeCostlyBandit(ProbeBase):
   """One-step bandit where the rewarding action costs 1 (see module docstring)."""
 
   episode_length = 1
@@ -61,7 +62,7 @@ class ProbeCostlyBandit(_Probe):
     return state.replace(reward=hit, cost=hit, done=jnp.ones((), jnp.float32))
 
 
-class ProbeTwoRegion(_Probe):
+class ProbeTwoRegion(ProbeBase):
   """Two absorbing regions; only region 0 makes the rewarding action costly."""
 
   OBS_SIZE = 2

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from brax.envs.base import Env
 
 from envs.base import State
+from envs.probes import ProbeBase
 
 
-class CountingCostEnv(Env):
+class CountingCostEnv(ProbeBase):
   """A walker on a line whose big steps cost.
 
   obs = [x, t]: x starts ~U[0, 0.1) (so different keys give different resets) and adds
@@ -18,21 +18,11 @@ class CountingCostEnv(Env):
   Terminates (done = 1) once x >= terminate_at; never truncates itself.
   """
 
+  OBS_SIZE = 2
+
   def __init__(self, terminate_at: float = float("inf"), episode_length: int = 1000):
     self.terminate_at = terminate_at
     self.episode_length = episode_length
-
-  @property
-  def observation_size(self) -> int:
-    return 2
-
-  @property
-  def action_size(self) -> int:
-    return 1
-
-  @property
-  def backend(self) -> str:
-    return "none"
 
   def reset(self, key: jax.Array) -> State:
     x = jax.random.uniform(key, (), maxval=0.1)
