@@ -19,7 +19,7 @@ import csv
 import dataclasses
 import math
 import pathlib
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -141,10 +141,15 @@ def _fmt(v: float) -> str:
   return repr(float(v)) if math.isfinite(v) else str(float(v))
 
 
-def last_rows(paths: Iterable[pathlib.Path], window: int) -> list[dict[str, float]]:
-  """Per CSV, each metric averaged over its last `window` rows (the run's final numbers)."""
-  out = []
-  for p in paths:
-    data = read_csv(p)
-    out.append({k: float(np.mean(v[-window:])) for k, v in data.items() if len(v)})
-  return out
+
+FINAL_FRACTION = 0.1
+
+
+def final_value(series: np.ndarray) -> np.ndarray:
+  """[..., T] -> [...]: the mean over the last FINAL_FRACTION of updates (at least one).
+
+  The one definition of a run's "final" number: summary.json, plots and compare use it.
+  """
+  series = np.asarray(series)
+  window = max(1, int(round(series.shape[-1] * FINAL_FRACTION)))
+  return series[..., -window:].mean(axis=-1)

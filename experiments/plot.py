@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from experiments.cli import Parser, UsageError, run_main
-from experiments.logs import read_csv
+from experiments.logs import final_value, read_csv
 from experiments.rundir import read_spec, run_members
 
 CURVES = (
@@ -28,7 +28,6 @@ CURVES = (
     ("cost.png", "episode/cost", "episode cost"),
     ("lambda.png", "lambda/mean", "mean Lagrange multiplier"),
 )
-FINAL_FRACTION = 0.1
 
 
 def load_groups(run_dir: pathlib.Path) -> list[dict]:
@@ -53,12 +52,6 @@ def load_groups(run_dir: pathlib.Path) -> list[dict]:
         "run": run_dir.name, "limit": limit, "x": x, "data": stacked,
     })
   return groups
-
-
-def final_value(series: np.ndarray) -> np.ndarray:
-  """[seeds, T] -> [seeds]: the mean over the last FINAL_FRACTION of updates."""
-  window = max(1, int(round(series.shape[1] * FINAL_FRACTION)))
-  return series[:, -window:].mean(axis=1)
 
 
 def plot_runs(run_dirs: Sequence[pathlib.Path], out_dir: pathlib.Path) -> list[pathlib.Path]:

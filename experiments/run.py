@@ -218,12 +218,11 @@ def _extended(spec: dict[str, Any], args, argv: list[str]) -> dict[str, Any]:
 
 def _summarise(run_dir: pathlib.Path, spec: dict, timing: dict[str, float],
                final_update: int, num_updates: int) -> dict[str, Any]:
-  from experiments.logs import read_csv
+  from experiments.logs import final_value, read_csv
   members_out = []
   for m in rundir.run_members(spec):
     data = read_csv(run_dir / "metrics" / f"{m.name}.csv")
-    window = max(1, len(data["update"]) // 10)
-    final = {k: float(np.mean(data[k][-window:])) for k in SUMMARY_METRICS if k in data}
+    final = {k: float(final_value(data[k])) for k in SUMMARY_METRICS if k in data}
     members_out.append({"seed": m.seed, "cost_limit": m.cost_limit, "final": final})
   by_limit = {}
   for d in spec["cost_limits"]:

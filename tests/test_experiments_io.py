@@ -1,4 +1,4 @@
-"""Host-side experiment plumbing on synthetic data: checkpoints, metric logs, flags, plots."""
+"""Host-side experiment plumbing on synthetic data: checkpoints, metric logs, flags, plots, comparisons."""
 
 import argparse
 import pathlib
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from flax import struct
 
-from experiments import cli, logs, plot, rundir
+from experiments import cli, compare, logs, plot, rundir
 from experiments.checkpoint import CheckpointStore, from_raw, to_raw
 
 
@@ -176,7 +176,7 @@ def test_plots_written(tmp_path):
   assert [g["limit"] for g in groups] == [5.0, 10.0, 25.0]
   # final = mean of the last 2 of 20 updates: d + 10 / t + seed.
   want = np.asarray([5 + 10 / 19.5 + s for s in (0, 1)])
-  np.testing.assert_allclose(plot.final_value(groups[0]["data"]["episode/cost"]), want,
+  np.testing.assert_allclose(logs.final_value(groups[0]["data"]["episode/cost"]), want,
                              rtol=1e-3)
 
 
@@ -184,5 +184,45 @@ def test_plot_rejects_non_run(tmp_path, capsys):
   (tmp_path / "empty").mkdir()
   before = sorted(tmp_path.rglob("*"))
   assert plot.main([str(tmp_path / "empty")]) == 2
+  assert "not a jaxcrl run folder" in capsys.readouterr().err
+  assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_compare_final_numbers(tmp_path, capsys):
+  _fake_run(tmp_path / "A", [5.0, 25.0])
+  _fake_run(tmp_path / "B", [25.0], seeds=1)
+  rows = compare.compare([tmp_path / "B", tmp_path / "A"])
+  assert [(r["run"][-1], r["limit"], r["seeds"]) for r in rows] == [
+      ("B", 25.0, 1), ("A", 5.0, 2), ("A", 25.0, 2)]
+  # final = mean of the last 2 of 20 updates of cost d + 10 / t + seed; return = 2 cost.
+  tail = (10 / 19 + 10 / 20) / 2
+  base_return = 2 * (25 + tail)
+  a5 = rows[1]
+  assert a5["env steps"] == 64 * 20
+  np.testing.assert_allclose(a5["cost"], (5 + tail + 0.5, 0.5), rtol=1e-5)
+  np.testing.assert_allclose(a5["return / baseline"], 2 * (5 + tail + 0.5) / base_return,
+                             rtol=1e-5)
+  assert a5["cost < limit"] is False and rows[0]["return / baseline"] == pytest.approx(1.0)
+  # --at 640 steps: the curves end at update 10, whose last 1 update is the final one.
+  early = compare.compare([tmp_path / "B", tmp_path / "A"], at=640)
+  assert [r["env steps"] for r in early] == [640, 640, 640]
+  np.testing.assert_allclose(early[2]["cost"], (25 + 1 + 0.5, 0.5), rtol=1e-5)
+
+  assert compare.main([str(tmp_path / "B"), str(tmp_path / "A"), "--at", "640"]) == 0
+  table = capsys.readouterr().out.splitlines()
+  assert len(table) == 2 + 3 and table[0].startswith("| run | algo | limit |")
+  # A at limit 5: return 2 * 6.5 over the baseline's 2 * 26; no violation_frac logged.
+  assert table[3].endswith("| 0.17 ± 0.00 | n/a | no | 25.0% |")
+
+
+def test_compare_rejects_bad_input(tmp_path, capsys):
+  _fake_run(tmp_path / "A", [25.0])
+  before = sorted(tmp_path.rglob("*"))
+  assert compare.main([str(tmp_path / "A"), "--at", "10"]) == 2
+  assert capsys.readouterr().err == (
+      f"error: --at 10 is before the first logged update of 'A' (64 env steps)\n")
+  assert compare.main([str(tmp_path / "A"), "--at", "0"]) == 2
+  assert "--at must be a positive number of env steps, got 0" in capsys.readouterr().err
+  assert compare.main([str(tmp_path / "A"), "--baseline", str(tmp_path / "nope")]) == 2
   assert "not a jaxcrl run folder" in capsys.readouterr().err
   assert sorted(tmp_path.rglob("*")) == before
