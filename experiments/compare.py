@@ -4,7 +4,7 @@
 
 Prints one markdown row per (run, cost limit): env steps, episode return and cost (mean +-
 std over seeds of each seed's mean over the last 10% of updates, as in summary.json and
-the plots), mean lambda, the fraction of visited states over the state-wise budget w,
+the plots), mean lambda, the state-wise budget w and the fraction of visited states over it,
 whether the cost is under the limit, and the return as a fraction of the baseline's (the
 first run given, or --baseline). --at STEPS ends every run's curve at that many env steps
 per member, so runs trained for different budgets are compared at an equal one.
@@ -23,7 +23,7 @@ from experiments.logs import final_value
 from experiments.plot import load_groups
 from experiments.rundir import read_spec
 
-COLUMNS = ("run", "algo", "limit", "seeds", "env steps", "return", "cost", "lambda mean",
+COLUMNS = ("run", "algo", "limit", "seeds", "env steps", "return", "cost", "lambda mean", "w",
            "states over w", "cost < limit", "return / baseline")
 
 
@@ -65,6 +65,7 @@ def compare(run_dirs: Sequence[pathlib.Path], baseline: pathlib.Path | None = No
           "run": str(run), "algo": algo, "limit": g["limit"],
           "seeds": int(g["data"]["episode/cost"].shape[0]), "env steps": int(g["x"][-1]),
           "return": ret, "cost": cost, "lambda mean": stats.get("lambda/mean", nan),
+          "w": stats.get("constraint/threshold", nan)[0],
           "states over w": stats.get("constraint/violation_frac", nan),
           "cost < limit": bool(cost[0] < g["limit"]),
           "return / baseline": ret[0] / base_return if base_return else float("nan"),
@@ -83,7 +84,7 @@ def format_table(rows: Sequence[dict]) -> str:
     if isinstance(value, bool):
       return "yes" if value else "no"
     if isinstance(value, float):
-      return f"{value:g}"
+      return "n/a" if np.isnan(value) else f"{value:.3g}"
     if isinstance(value, int):
       return f"{value:,}"
     return str(value)

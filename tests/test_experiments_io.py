@@ -211,8 +211,8 @@ def test_compare_final_numbers(tmp_path, capsys):
   assert compare.main([str(tmp_path / "B"), str(tmp_path / "A"), "--at", "640"]) == 0
   table = capsys.readouterr().out.splitlines()
   assert len(table) == 2 + 3 and table[0].startswith("| run | algo | limit |")
-  # A at limit 5: return 2 * 6.5 over the baseline's 2 * 26; no violation_frac logged.
-  assert table[3].endswith("| 0.17 ± 0.00 | n/a | no | 25.0% |")
+  # A at limit 5: return 2 * 6.5 over the baseline's 2 * 26; no w or violation_frac logged.
+  assert table[3].endswith("| 0.17 ± 0.00 | n/a | n/a | no | 25.0% |")
 
 
 def test_compare_rejects_bad_input(tmp_path, capsys):
