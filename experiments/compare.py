@@ -47,19 +47,22 @@ def final_stats(group: dict) -> dict[str, tuple[float, float]]:
 
 def compare(run_dirs: Sequence[pathlib.Path], baseline: pathlib.Path | None = None,
             at: int | None = None) -> list[dict]:
-  """One dict per (run, cost limit) with the COLUMNS' values (numbers, not text)."""
+  """One dict per (run, cost limit) with the COLUMNS' values (numbers, not text).
+
+  The baseline return is the mean over the baseline's cost limits of its final return.
+  """
   baseline = baseline or run_dirs[0]
   base_groups = [_truncate(g, at) for g in load_groups(baseline)]
   if not base_groups:
     raise UsageError(f"baseline {str(baseline)!r} has not logged an update yet")
   base_return = np.mean([final_stats(g)["episode/return"][0] for g in base_groups])
+  nan = (float("nan"), float("nan"))
   rows = []
   for run in run_dirs:
     algo = read_spec(run)["config"].get("algo", "")
     for g in load_groups(run):
       g = _truncate(g, at)
       stats = final_stats(g)
-      nan = (float("nan"), float("nan"))
       ret, cost = stats.get("episode/return", nan), stats.get("episode/cost", nan)
       rows.append({
           "run": str(run), "algo": algo, "limit": g["limit"],
