@@ -140,6 +140,7 @@ class MetricsLog:
 def _fmt(v: float) -> str:
   return repr(float(v)) if math.isfinite(v) else str(float(v))
 
+
 FINAL_FRACTION = 0.1
 
 
