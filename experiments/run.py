@@ -94,15 +94,23 @@ def _versions() -> dict[str, str]:
   return out
 
 
+def _requested_steps(args, argv: list[str]) -> int | None:
+  """The env-step budget given as --steps or its alias --num-timesteps; None if neither."""
+  if given(argv, "--steps") and given(argv, "--num-timesteps"):
+    raise UsageError("give --steps or --num-timesteps, not both")
+  if given(argv, "--steps"):
+    return args.steps
+  return args.num_timesteps if given(argv, "--num-timesteps") else None
+
+
 def _spec_from_args(args, parser: Parser, argv: list[str]) -> dict[str, Any]:
   import envs
   import jaxcrl
   defaults = _default_config()
   fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(jaxcrl.TrainConfig)}
-  if args.steps is not None:
-    if given(argv, "--num-timesteps"):
-      raise UsageError("give --steps or --num-timesteps, not both")
-    fields["num_timesteps"] = args.steps
+  steps = _requested_steps(args, argv)
+  if steps is not None:
+    fields["num_timesteps"] = steps
   config = dataclasses.replace(defaults, **fields)
   if args.cost_limits is not None and given(argv, "--cost-limit"):
     raise UsageError("give --cost-limit or --cost-limits, not both")
@@ -203,10 +211,7 @@ def _extended(spec: dict[str, Any], args, argv: list[str]) -> dict[str, Any]:
   Nothing traced depends on num_timesteps (it only sets the number of updates), so an
   extended run continues exactly as a run started with the larger budget would.
   """
-  if given(argv, "--steps") and given(argv, "--num-timesteps"):
-    raise UsageError("give --steps or --num-timesteps, not both")
-  steps = args.steps if given(argv, "--steps") else (
-      args.num_timesteps if given(argv, "--num-timesteps") else None)
+  steps = _requested_steps(args, argv)
   if steps is None:
     return spec
   current = spec["config"]["num_timesteps"]
