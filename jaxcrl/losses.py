@@ -25,15 +25,25 @@ def standardize(x: jax.Array) -> jax.Array:
 
 
 def penalized_advantage(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> jax.Array:
-  """(A_r - lam A_c) / (1 + mean(lam)). adv_r, adv_c [N]; lam [] or [N] (broadcastable).
+  """((A_r - mean A_r) - lam (A_c - mean A_c)) / (std(A_r) (1 + mean lam)).
 
-  With a scalar lam this is the usual (A_r - lam A_c) / (1 + lam). With a state-wise
-  lam [N] the normaliser is one number for the whole (mini)batch, so the objective stays the
-  Lagrangian sum_i A_r,i - lam_i A_c,i up to a positive scale: dividing each sample by
-  its own (1 + lam_i) would instead cap every sample's cost weight at 1 and let the
-  samples where lam_i ~ 0 outvote the penalty however large lam grows elsewhere.
+  adv_r, adv_c [N]; lam [] or [N] (broadcastable) -> [N]. Both advantages are centred over
+  the (mini)batch and divided by ONE number, the reward advantage's std, so lam keeps the
+  Lagrangian's meaning, L = J_r - lam J_c (reward per unit of cost), whatever the cost
+  frequency; at lam = 0 this is PPO's standardised advantage. Standardising A_c by its own
+  std instead makes the penalty per unit of cost grow as costs get rarer: a safer policy is
+  penalised harder at the same lam, which on PointGoal1 left ppo_lag seeds barely moving
+  (return 3.6 at cost 6.9) while lam stayed high.
+
+  With a scalar lam the divisor is the usual 1 + lam, which keeps the step size comparable
+  as lam grows. With a state-wise lam [N] it is one number for the whole (mini)batch, so
+  the objective stays the Lagrangian sum_i A_r,i - lam_i A_c,i up to a positive scale:
+  dividing each sample by its own (1 + lam_i) would instead cap every sample's cost weight
+  at 1 and let the samples where lam_i ~ 0 outvote the penalty however large lam grows
+  elsewhere.
   """
-  return (adv_r - lam * adv_c) / (1.0 + jnp.mean(lam))
+  penalized = ((adv_r - adv_r.mean()) - lam * (adv_c - adv_c.mean())) / (1.0 + jnp.mean(lam))
+  return penalized / (adv_r.std() + 1e-8)
 
 
 def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantage: jax.Array,
@@ -46,14 +56,9 @@ def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantage: j
 
 
 def penalized_policy_loss(log_prob, old_log_prob, adv_r, adv_c, lam, clip_eps):
-  """Clipped surrogate on (std(A_r) - lam std(A_c)) / (1 + mean(lam)).
-
-  Both advantages are standardised over the minibatch first, so lam trades reward and
-  cost advantages in the same units whatever the reward and cost scales; the division by
-  (1 + mean(lam)) keeps the step size comparable as lam grows. lam: [] or [N],
-  stop-gradiented by the caller.
-  """
-  advantage = penalized_advantage(standardize(adv_r), standardize(adv_c), lam)
+  """Clipped surrogate on `penalized_advantage(A_r, A_c, lam)`; lam [] or [N],
+  stop-gradiented by the caller."""
+  advantage = penalized_advantage(adv_r, adv_c, lam)
   return clipped_surrogate(log_prob, old_log_prob, advantage, clip_eps)
 
 

@@ -20,17 +20,35 @@ def test_clipped_surrogate_hand_computed():
 
 
 def test_penalized_advantage_broadcasts_scalar_and_statewise_lambda():
-  adv_r = jnp.array([2.0, 2.0])
-  adv_c = jnp.array([1.0, 1.0])
-  # (2 - 3*1) / (1 + 3) = -0.25 ; with lam = [0, 1] (mean 0.5): [2/1.5, (2-1)/1.5].
-  np.testing.assert_allclose(losses.penalized_advantage(adv_r, adv_c, 3.0), [-0.25, -0.25])
+  adv_r = jnp.array([3.0, 1.0])                  # centred [1, -1], std 1
+  adv_c = jnp.array([1.0, 0.0])                  # centred [0.5, -0.5]
+  # lam = 3: ([1, -1] - 3 [0.5, -0.5]) / (1 (1 + 3)) = [-0.125, 0.125]
+  np.testing.assert_allclose(losses.penalized_advantage(adv_r, adv_c, 3.0), [-0.125, 0.125],
+                             rtol=1e-6)
+  # lam = [0, 1] (mean 0.5): ([1, -1] - [0, -0.5]) / 1.5 = [2/3, -1/3]
   out = losses.penalized_advantage(adv_r, adv_c, jnp.array([0.0, 1.0]))
   chex.assert_shape(out, (2,))
-  np.testing.assert_allclose(out, [4.0 / 3.0, 2.0 / 3.0], rtol=1e-6)
+  np.testing.assert_allclose(out, [2.0 / 3.0, -1.0 / 3.0], rtol=1e-6)
   # The state-wise penalty is not capped at a cost weight of 1 per sample: with
-  # lam = [0, 99] (mean 49.5) the violating sample gets (2 - 99) / 50.5, far below -1.
-  out = losses.penalized_advantage(adv_r, adv_c, jnp.array([0.0, 99.0]))
-  np.testing.assert_allclose(out, [2.0 / 50.5, -97.0 / 50.5], rtol=1e-6)
+  # lam = [99, 0] (mean 49.5) the violating sample gets (1 - 49.5) / 50.5, far below -1/2.
+  out = losses.penalized_advantage(adv_r, adv_c, jnp.array([99.0, 0.0]))
+  np.testing.assert_allclose(out, [-48.5 / 50.5, -1.0 / 50.5], rtol=1e-6)
+
+
+def test_penalized_advantage_keeps_lagrangian_units():
+  """One divisor, std(A_r): lam is reward per unit of cost, so rarer (smaller) costs are
+  penalised less at the same lam, and common rescaling of both advantages cancels."""
+  key_r, key_c = jax.random.split(jax.random.key(0))
+  adv_r = jax.random.normal(key_r, (64,))
+  adv_c = jnp.where(jax.random.uniform(key_c, (64,)) < 0.1, 1.0, 0.0)
+  base = losses.penalized_advantage(adv_r, adv_c, 0.0)
+  np.testing.assert_allclose(base, losses.standardize(adv_r), rtol=1e-5, atol=1e-6)
+  full = losses.penalized_advantage(adv_r, adv_c, 2.0) * 3.0 - base   # undo 1 / (1 + 2)
+  tenth = losses.penalized_advantage(adv_r, 0.1 * adv_c, 2.0) * 3.0 - base
+  np.testing.assert_allclose(tenth, 0.1 * full, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(losses.penalized_advantage(5.0 * adv_r, 5.0 * adv_c, 2.0),
+                             losses.penalized_advantage(adv_r, adv_c, 2.0), rtol=1e-5,
+                             atol=1e-6)
 
 
 def test_penalized_loss_reduces_to_reward_loss_at_zero_lambda():

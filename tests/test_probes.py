@@ -31,8 +31,8 @@ def test_costly_bandit_lagrangian_holds_cost_rate_at_limit():
     late[algo] = (np.asarray(metrics["episode/cost_rate"][:, half:]).mean(1),
                   np.asarray(metrics["lambda/mean"]).max(1))
   print({k: (v[0].round(3).tolist(), v[1].round(2).tolist()) for k, v in late.items()})
-  # Measured (4 seeds): ppo 1.0; ppo_lag ~0.50 +- 0.01, lambda peaks ~2.5;
-  # ppo_pid ~0.50 +- 0.02.
+  # Measured (4 seeds): ppo 1.0; ppo_lag 0.48-0.49 and ppo_pid 0.47-0.49, lambda
+  # oscillating about 1, the true multiplier (reward 1 per unit of cost), peaks ~2.
   assert np.all(late["ppo"][0] > 0.9)
   for algo in ("ppo_lag", "ppo_pid"):
     cost_rate, lam_peak = late[algo]
@@ -46,8 +46,8 @@ def test_two_region_statewise_lambda_rises_only_where_violating():
   env = envs.make("ProbeTwoRegion")
   cfg = jaxcrl.TrainConfig(
       algo="ppo_statewise", num_envs=32, unroll_length=20, num_minibatches=4,
-      num_epochs=4, num_timesteps=32 * 20 * 150, cost_gamma=0.9, statewise_threshold=1.0,
-      statewise_lr=3e-3, statewise_lambda_init=0.1, policy_lr=1e-3, entropy_coef=0.01,
+      num_epochs=4, num_timesteps=32 * 20 * 200, cost_gamma=0.9, statewise_threshold=1.0,
+      statewise_lr=1e-2, statewise_lambda_init=0.1, policy_lr=1e-3, entropy_coef=0.01,
       policy_hidden=(16,), value_hidden=(16,), multiplier_hidden=(16,))
   init, update = jaxcrl.make_init_update(env, cfg)
   lam_fn = jaxcrl.make_lambda(env, cfg)
