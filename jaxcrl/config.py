@@ -49,7 +49,7 @@ class TrainConfig:
     clip_eps, entropy_coef, max_grad_norm: PPO clip, entropy bonus, global-norm clip.
     lambda_init, lambda_max: scalar multiplier start and upper bound (all algos' bound).
       Every lambda is in reward per unit of cost (see losses.penalized_advantage);
-      on PointGoal1 the multiplier that holds d = 25 is about 0.5. The rates below
+      on PointGoal1 ppo_lag's lambda settled at about 0.5 (cost 17-31). The rates below
       are the ones measured there (README); the PID gains are the earlier ones
       rescaled to these units and not yet measured on PointGoal1.
     lagrange_lr: beta in lam <- clip(lam + beta (J_c - d), 0, lambda_max) (ppo_lag).
