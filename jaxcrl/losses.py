@@ -19,9 +19,14 @@ def gaussian_entropy(scale: jax.Array) -> jax.Array:
   return jnp.sum(jnp.log(scale) + 0.5 * (1.0 + LOG_2PI), axis=-1)
 
 
+def _spread(x: jax.Array) -> jax.Array:
+  """std(x) + 1e-8: the divisor of every advantage normalisation here (never 0)."""
+  return x.std() + 1e-8
+
+
 def standardize(x: jax.Array) -> jax.Array:
   """(x - mean) / std over all elements; an all-equal x (e.g. no cost seen) maps to 0."""
-  return (x - x.mean()) / (x.std() + 1e-8)
+  return (x - x.mean()) / _spread(x)
 
 
 def penalized_advantage(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> jax.Array:
@@ -43,7 +48,7 @@ def penalized_advantage(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> j
   elsewhere.
   """
   penalized = ((adv_r - adv_r.mean()) - lam * (adv_c - adv_c.mean())) / (1.0 + jnp.mean(lam))
-  return penalized / (adv_r.std() + 1e-8)
+  return penalized / _spread(adv_r)
 
 
 def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantage: jax.Array,
