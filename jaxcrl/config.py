@@ -47,6 +47,10 @@ class TrainConfig:
     policy_lr, value_lr: Adam learning rates of the policy and of both critics.
     gamma, cost_gamma, gae_lambda: discounts and GAE lambda.
     clip_eps, entropy_coef, max_grad_norm: PPO clip, entropy bonus, global-norm clip.
+    target_kl: early stop of the PPO epochs: once a minibatch's KL(old || new), measured
+      before its step, exceeds target_kl, that step and every later one of the update
+      are skipped (SB3 checks each minibatch against 1.5 x its target_kl; OmniSafe checks
+      the whole batch after each epoch). 0 (default) never stops.
     lambda_init, lambda_max: scalar multiplier start and upper bound (all algos' bound).
       Every lambda is in reward per unit of cost (see losses.penalized_advantage);
       on PointGoal1 ppo_lag's lambda settled at about 0.5 (cost 17-31). The rates below
@@ -84,6 +88,7 @@ class TrainConfig:
   clip_eps: float = 0.2
   entropy_coef: float = 0.0
   max_grad_norm: float = 40.0
+  target_kl: float = 0.0
   lambda_init: float = 0.0
   lambda_max: float = 100.0
   lagrange_lr: float = 5e-5
@@ -144,6 +149,7 @@ class TrainConfig:
         "gamma": lambda v: 0 < v <= 1, "cost_gamma": lambda v: 0 < v < 1,
         "gae_lambda": lambda v: 0 <= v <= 1, "clip_eps": lambda v: v > 0,
         "max_grad_norm": lambda v: v > 0, "entropy_coef": lambda v: v >= 0,
+        "target_kl": lambda v: v >= 0,
         "pid_alpha_p": lambda v: 0 <= v < 1, "pid_alpha_d": lambda v: 0 <= v < 1,
     }
     accepted = {"gamma": "in (0, 1]", "cost_gamma": "in (0, 1)", "gae_lambda": "in [0, 1]",

@@ -43,14 +43,17 @@ from jaxcrl.types import Transition
 #     (the cost GAE lambda-return, bootstrapped at unroll ends) exceeds w;
 #     constraint/threshold: w.
 #   lambda/*: the multiplier each sample was penalised with (mean, max, quantiles).
-#   loss/*, policy/kl (k3 estimator), policy/entropy (pre-tanh Gaussian): means over all
-#     minibatch steps; loss/multiplier: the multiplier's own objective.
+#   loss/*, policy/kl (k3 estimator), policy/entropy (pre-tanh Gaussian): means over the
+#     minibatch steps taken; policy/sgd_steps: steps taken (num_epochs * num_minibatches
+#     unless target_kl stopped the update early); loss/multiplier: the multiplier's own
+#     objective.
 #   train/env_steps: env steps so far, counting action repeats.
 METRIC_KEYS = (
     "episode/return", "episode/cost", "episode/cost_rate", "episode/count",
     "constraint/violation_frac", "constraint/threshold", "lambda/mean", "lambda/max",
     "lambda/p05", "lambda/p50", "lambda/p95", "loss/policy", "loss/value_reward",
-    "loss/value_cost", "loss/multiplier", "policy/kl", "policy/entropy", "train/env_steps",
+    "loss/value_cost", "loss/multiplier", "policy/kl", "policy/entropy", "policy/sgd_steps",
+    "train/env_steps",
 )
 
 
@@ -286,13 +289,18 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
       return total, (policy_loss, value_loss, cost_value_loss, kl, entropy)
 
     def sgd_step(carry, mb):
-      params, opt_states = carry
+      params, opt_states, stopped = carry
       grads, aux = jax.grad(loss_fn, has_aux=True)(params, mb)
+      # target_kl > 0: skip this step and all later ones once the KL before a step is
+      # too large.
+      stopped = stopped | ((cfg.target_kl > 0) & (aux[3] > cfg.target_kl))
       new_params, new_opt = {}, {}
       for name, opt in (("policy", pol_opt), ("value", val_opt), ("cost_value", val_opt)):
         upd, new_opt[name] = opt.update(grads[name], opt_states[name], params[name])
         new_params[name] = jax.tree.map(jnp.add, params[name], upd)
-      return (new_params, new_opt), aux
+      keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(stopped, o, n), new, old)
+      taken = 1.0 - stopped.astype(jnp.float32)
+      return (keep(new_params, params), keep(new_opt, opt_states), stopped), (aux, taken)
 
     def epoch(carry, key_e):
       perm = jax.random.permutation(key_e, batch)
@@ -304,9 +312,12 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
               "cost_value": state.cost_value_params}
     opt_states = {"policy": state.policy_opt_state, "value": state.value_opt_state,
                   "cost_value": state.cost_value_opt_state}
-    (params, opt_states), aux = jax.lax.scan(
-        epoch, (params, opt_states), jax.random.split(k_sgd, c.num_epochs))
-    policy_loss, value_loss, cost_value_loss, kl, entropy = jax.tree.map(jnp.mean, aux)
+    (params, opt_states, _), (aux, taken) = jax.lax.scan(
+        epoch, (params, opt_states, jnp.zeros((), bool)),
+        jax.random.split(k_sgd, c.num_epochs))
+    # Means over the minibatch steps taken (the first step is always taken: its KL is 0).
+    policy_loss, value_loss, cost_value_loss, kl, entropy = jax.tree.map(
+        lambda x: jnp.sum(x * taken) / jnp.maximum(taken.sum(), 1.0), aux)
 
     w = multipliers.statewise_threshold(cfg, p.episode_steps)
     quantiles = jnp.quantile(lam, jnp.array([0.05, 0.5, 0.95]))
@@ -329,6 +340,7 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         "loss/multiplier": mmetrics["loss/multiplier"],
         "policy/kl": kl,
         "policy/entropy": entropy,
+        "policy/sgd_steps": taken.sum(),
         "train/env_steps": update_step.astype(jnp.float32) * float(steps_per_update),
     }
     metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}

@@ -109,6 +109,28 @@ def test_resume_from_host_copy_is_bit_exact(built):
   _assert_trees_equal(update(state), update(restored))
 
 
+def test_target_kl_stops_the_epochs_early(built):
+  """target_kl is traced: the compiled update stops once a step's KL exceeds it."""
+  init, update, _, cfg = built("ppo_lag")
+  all_steps = cfg.num_epochs * cfg.num_minibatches
+  key = jax.random.key(5)
+  full, m_full = update(init(key))
+  assert float(m_full["policy/sgd_steps"]) == all_steps   # 0: never stops
+  tiny = 1e-9  # the first step's KL is ~0 (same policy), every later one is larger
+  stopped, m_stop = update(init(key, dataclasses.replace(cfg, target_kl=tiny)))
+  assert float(m_stop["policy/sgd_steps"]) == 1
+  assert float(m_stop["policy/kl"]) <= tiny                # only steps under the target
+  # The rollout and everything before the first step are the same.
+  np.testing.assert_array_equal(m_stop["episode/cost_rate"], m_full["episode/cost_rate"])
+  # One Adam step moved the policy, less than all_steps steps did.
+  start = init(key).policy_params
+  moved = lambda p: sum(float(jnp.abs(a - b).sum()) for a, b in
+                        zip(jax.tree.leaves(p), jax.tree.leaves(start)))
+  assert 0.0 < moved(stopped.policy_params) < moved(full.policy_params)
+  with pytest.raises(ValueError, match="target_kl must be >= 0, got -0.01"):
+    dataclasses.replace(cfg, target_kl=-0.01).validate()
+
+
 def test_init_accepts_legacy_key_and_traced_config_override(built):
   init, update, _, cfg = built("ppo_lag")
   state = init(jax.random.PRNGKey(0), dataclasses.replace(cfg, cost_limit=3.0))
