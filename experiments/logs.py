@@ -116,8 +116,7 @@ class MetricsLog:
           with open(path, newline="") as f:
             header = next(csv.reader(f))
           if header[1:] != names:
-            raise ValueError(f"{path} has columns {header[1:]}, the trainer now reports "
-                             f"{names}; delete it or start a new run")
+            _add_columns(path, names)
     values = np.stack([np.asarray(metrics[n], np.float64) for n in names], axis=-1)
     num_updates = values.shape[0]
     for j, m in enumerate(self.members):
@@ -135,6 +134,27 @@ class MetricsLog:
   def close(self) -> None:
     for w in self._writers:
       w.close()
+
+
+def _add_columns(path: pathlib.Path, names: list[str]) -> None:
+  """Rewrites the CSV with columns `update` + names, old rows holding nan in new columns
+  (a run resumed by a newer trainer that reports more metrics). A metric that is gone is
+  an error: its history would be dropped. The rewrite is atomic (temp file + rename)."""
+  with open(path, newline="") as f:
+    rows = list(csv.reader(f))
+  old = rows[0][1:]
+  gone = sorted(set(old) - set(names))
+  if gone:
+    raise ValueError(f"{path} has columns {gone} that the trainer no longer reports "
+                     f"(it reports {names}); delete it or start a new run")
+  index = {name: i + 1 for i, name in enumerate(old)}
+  out = [["update"] + names] + [
+      [row[0]] + [row[index[n]] if n in index else "nan" for n in names]
+      for row in rows[1:] if row]
+  tmp = path.with_name(path.name + ".tmp")
+  with open(tmp, "w", newline="") as f:
+    csv.writer(f).writerows(out)
+  tmp.replace(path)
 
 
 def _fmt(v: float) -> str:

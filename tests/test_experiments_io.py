@@ -92,6 +92,26 @@ def test_metrics_log_truncates_on_resume(tmp_path):
   assert list((tmp_path / "tb" / members[0].name).iterdir())
 
 
+def test_metrics_log_resumed_by_a_trainer_with_more_metrics(tmp_path):
+  """A new metric gets a column (nan in older rows); a dropped one is refused untouched."""
+  members = logs.members(1, [25.0])
+  path = tmp_path / "metrics" / f"{members[0].name}.csv"
+  log = logs.MetricsLog(tmp_path, members, tensorboard=False)
+  log.write(1, {"b": np.ones((2, 1)), "a": np.zeros((2, 1))})
+  log = logs.MetricsLog(tmp_path, members, start_update=2, tensorboard=False)
+  log.write(3, {"b": np.full((1, 1), 3.0), "a": np.zeros((1, 1)), "c": np.full((1, 1), 5.0)})
+  data = logs.read_csv(path)
+  assert list(data) == ["update", "a", "b", "c"]
+  np.testing.assert_array_equal(data["update"], [1, 2, 3])
+  np.testing.assert_array_equal(data["b"], [1, 1, 3])
+  np.testing.assert_array_equal(data["c"], [np.nan, np.nan, 5.0])
+  before = path.read_text()
+  log = logs.MetricsLog(tmp_path, members, start_update=3, tensorboard=False)
+  with pytest.raises(ValueError, match=r"columns \['a'\] that the trainer no longer"):
+    log.write(4, {"b": np.ones((1, 1)), "c": np.ones((1, 1))})
+  assert path.read_text() == before
+
+
 @struct.dataclass
 class _Config:
   """Synthetic config.
