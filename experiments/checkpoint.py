@@ -102,23 +102,32 @@ class CheckpointStore:
     return from_raw(raw, template)
 
   def restore_latest(self, template: Any) -> tuple[int, Any] | None:
-    """(step, tree) from the newest step that restores, or None if none does.
+    """(step, tree) from the newest step that restores, or None if there are no steps.
 
     Steps after the restored one are unusable; they are deleted so the resumed run can
-    save those step numbers again.
+    save those step numbers again. If there are steps and none restores into
+    `template` (e.g. written by a version whose state has other leaves), raises
+    ValueError and deletes nothing: starting over would overwrite the run.
     """
+    failures = []
     for step in reversed(self.steps()):
       try:
         tree = self.restore(step, template)
       except Exception as err:  # noqa: BLE001 - any failure means "not a usable checkpoint"
         print(f"warning: checkpoint step {step} in {self.directory} is unreadable "
               f"({type(err).__name__}); trying an older one", file=sys.stderr)
+        failures.append(f"step {step}: {type(err).__name__}")
         continue
       for later in self.steps():
         if later > step:
           shutil.rmtree(self.directory / str(later))
       self._manager.reload()
       return step, tree
+    if failures:
+      raise ValueError(
+          f"none of the checkpoints in {self.directory} restores into this state "
+          f"({', '.join(failures)}); were they written by another version or config? "
+          "Resume with the version that wrote them, or start a new run")
     return None
 
   def close(self) -> None:

@@ -267,9 +267,15 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
   template = rundir.state_template(built)
   start, state = 0, None
   if resuming:
-    restored = store.restore_latest(template)
+    try:
+      restored = store.restore_latest(template)
+    except ValueError as err:  # before MetricsLog, which would truncate the logs
+      raise UsageError(f"cannot resume {run_dir}: {err}") from err
     if restored is not None:
       start, state = restored
+  # Only now (resumable), the spec: new, or extended by --steps (atomic replace).
+  if not resuming or spec != rundir.read_spec(run_dir):
+    rundir.write_spec(run_dir, spec)
   if state is None:
     state = built.init(built.keys, built.stacked_config)
 
@@ -343,8 +349,6 @@ def _main(argv: list[str]) -> int:
   run_dir, spec, resuming, built = _prepare(args, parser, argv)
   if not resuming:
     run_dir.mkdir(parents=True, exist_ok=True)
-  if not resuming or spec != rundir.read_spec(run_dir):
-    rundir.write_spec(run_dir, spec)     # new, or extended by --steps (atomic replace)
   try:
     summary = train_run(run_dir, spec, resuming, progress=not args.no_progress,
                         plots=not args.no_plots, built=built)

@@ -41,6 +41,18 @@ def test_raw_round_trip_keeps_key_impls():
                                 jax.random.normal(tree["key"][1]))
 
 
+def test_store_refuses_checkpoints_of_another_state(tmp_path):
+  """Checkpoints that none restore (another trainer's state) raise, and stay on disk."""
+  store = CheckpointStore(tmp_path / "ckpt", max_to_keep=None)
+  for step in (1, 2):
+    store.save(step, _tree(step))
+  other = jax.eval_shape(lambda: {**_tree(0), "extra": jnp.zeros(3)})
+  with pytest.raises(ValueError, match=r"none of the checkpoints .* \(step 2: \w+, step 1"):
+    store.restore_latest(other)
+  assert store.steps() == [1, 2]
+  _assert_same(store.restore(2, jax.eval_shape(lambda: _tree(0))), _tree(2))
+
+
 def test_zero_size_leaves_round_trip(tmp_path):
   tree = {"empty": jnp.zeros((4, 0), jnp.float32), "x": jnp.arange(3)}
   store = CheckpointStore(tmp_path / "ckpt")

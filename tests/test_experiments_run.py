@@ -157,6 +157,22 @@ def test_bad_resume_and_out_exit_2_touch_nothing(finished, tmp_path, capsys):
   assert _listing(tmp_path) == before
 
 
+def test_resume_of_checkpoints_another_version_wrote_exits_2_touching_nothing(
+    finished, tmp_path, monkeypatch, capsys):
+  """A trainer whose state has other leaves must not restart the run over its logs."""
+  shutil.copytree(finished, tmp_path / "older")
+  before = _listing(tmp_path)
+  template = rundir.state_template
+  monkeypatch.setattr(rundir, "state_template", lambda built: (
+      template(built), jax.ShapeDtypeStruct((3,), np.float32)))
+  argv = ["--resume", str(tmp_path / "older"), "--steps", "256", "--no-progress",
+          "--no-plots"]
+  assert run.main(argv) == 2
+  err = capsys.readouterr().err.strip().splitlines()[-1]
+  assert err.startswith("error: cannot resume") and "none of the checkpoints" in err, err
+  assert _listing(tmp_path) == before
+
+
 def test_eval_finite_and_reproducible(finished, tmp_path, capsys):
   work = tmp_path / "run"
   shutil.copytree(finished, work)
