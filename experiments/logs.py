@@ -58,9 +58,16 @@ def truncate(path: pathlib.Path, last_update: int) -> None:
     rows = list(csv.reader(f))
   if not rows:
     return
-  keep = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= last_update]
-  with open(path, "w", newline="") as f:
-    csv.writer(f).writerows(keep)
+  _rewrite(path, [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= last_update])
+
+
+def _rewrite(path: pathlib.Path, rows: list[list[str]]) -> None:
+  """Replaces the CSV's content with `rows` atomically (temp file + rename), so a
+  process killed mid-write leaves the old file, never a half-written one."""
+  tmp = path.with_name(path.name + ".tmp")
+  with open(tmp, "w", newline="") as f:
+    csv.writer(f).writerows(rows)
+  tmp.replace(path)
 
 
 class MetricsLog:
@@ -139,7 +146,7 @@ class MetricsLog:
 def _add_columns(path: pathlib.Path, names: list[str]) -> None:
   """Rewrites the CSV with columns `update` + names, old rows holding nan in new columns
   (a run resumed by a newer trainer that reports more metrics). A metric that is gone is
-  an error: its history would be dropped. The rewrite is atomic (temp file + rename)."""
+  an error: its history would be dropped."""
   with open(path, newline="") as f:
     rows = list(csv.reader(f))
   old = rows[0][1:]
@@ -148,13 +155,9 @@ def _add_columns(path: pathlib.Path, names: list[str]) -> None:
     raise ValueError(f"{path} has columns {gone} that the trainer no longer reports "
                      f"(it reports {names}); delete it or start a new run")
   index = {name: i + 1 for i, name in enumerate(old)}
-  out = [["update"] + names] + [
+  _rewrite(path, [["update"] + names] + [
       [row[0]] + [row[index[n]] if n in index else "nan" for n in names]
-      for row in rows[1:] if row]
-  tmp = path.with_name(path.name + ".tmp")
-  with open(tmp, "w", newline="") as f:
-    csv.writer(f).writerows(out)
-  tmp.replace(path)
+      for row in rows[1:] if row])
 
 
 def _fmt(v: float) -> str:
