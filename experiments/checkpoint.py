@@ -10,6 +10,12 @@ in favour of the newest one that restores.
   store = CheckpointStore(run_dir / "checkpoints")
   store.save(step, state)
   step, state = store.restore_latest(template)   # template: concrete or jax.eval_shape tree
+
+Leaves are matched to the template by their path, so a checkpoint still restores after the
+tree gained a leaf (e.g. a new TrainConfig field) when the caller passes `fill`, a tree of
+the template's structure whose concrete leaves supply the values the checkpoint lacks.
+A leaf the checkpoint has and the template lacks, or one whose shape or dtype changed, is
+never dropped or cast: the restore fails.
 """
 
 from __future__ import annotations
@@ -44,34 +50,70 @@ def _size(x: Any) -> int:
   return int(np.prod(x.shape)) if hasattr(x, "shape") else 1
 
 
+def _path_name(path: Any) -> str:
+  """A leaf's path as a file-safe name: `.config.cost_limit` -> `config_cost_limit`."""
+  return re.sub(r"[^A-Za-z0-9]+", "_", jax.tree_util.keystr(path)).strip("_")
+
+
 def to_raw(tree: Any) -> dict[str, Any]:
   """A flat {name: array} of the tree's leaves, keys as their uint32 `key_data`.
 
-  Names are `<leaf index>_<path>` so they are unique and readable. Zero-size leaves
-  (e.g. an MJX model's empty actuator state) are left out: orbax refuses to save them,
-  and `from_raw` rebuilds them from the template's shape.
+  Names are `<leaf index>_<path>` so they are unique, readable and sorted in tree order;
+  `from_raw` matches them by path. Zero-size leaves (e.g. an MJX model's empty actuator
+  state) are left out: orbax refuses to save them, and `from_raw` rebuilds them from the
+  template's shape.
   """
   raw = {}
   for i, (path, x) in enumerate(jax.tree_util.tree_flatten_with_path(tree)[0]):
     if _size(x) == 0:
       continue
-    name = re.sub(r"[^A-Za-z0-9]+", "_", jax.tree_util.keystr(path)).strip("_")
-    raw[f"{i:05d}_{name}"] = jax.random.key_data(x) if _is_key(x) else x
+    raw[f"{i:05d}_{_path_name(path)}"] = jax.random.key_data(x) if _is_key(x) else x
   return raw
 
 
-def from_raw(raw: dict[str, Any], template: Any) -> Any:
-  """Inverse of `to_raw`: the leaves of `raw` in `template`'s structure, keys re-wrapped."""
-  leaves, treedef = jax.tree.flatten(template)
-  by_index = {int(name.split("_", 1)[0]): x for name, x in raw.items()}
-  out = []
-  for i, t in enumerate(leaves):
+def _is_concrete(x: Any) -> bool:
+  return not isinstance(x, jax.ShapeDtypeStruct) and hasattr(x, "shape")
+
+
+def from_raw(raw: dict[str, Any], template: Any, fill: Any = None) -> Any:
+  """Inverse of `to_raw`: the leaves of `raw` in `template`'s structure, keys re-wrapped.
+
+  Leaves are found by path (the name after the index). A template leaf that `raw` lacks
+  is taken from `fill` (same structure as `template`) when that leaf is concrete there;
+  otherwise, and for a leaf of `raw` the template lacks, raises ValueError naming them.
+  """
+  by_path = {name.split("_", 1)[1] if "_" in name else "": x for name, x in raw.items()}
+  if len(by_path) != len(raw):
+    raise ValueError("checkpoint leaf paths are not unique: "
+                     f"{sorted(name for name in raw)}")
+  flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+  fills = treedef.flatten_up_to(fill) if fill is not None else [None] * len(flat)
+  out, missing, changed, filled = [], [], [], []
+  for (path, t), f in zip(flat, fills):
+    name = _path_name(path)
     if _size(t) == 0:
       out.append(jnp.zeros(t.shape, t.dtype))
+      continue
+    x = by_path.pop(name, None)
+    if x is None:
+      if not _is_concrete(f):
+        missing.append(name)
+        continue
+      x = f
+      filled.append(name)
     elif _is_key(t):
-      out.append(jax.random.wrap_key_data(by_index[i], impl=_key_impl(t)))
-    else:
-      out.append(by_index[i])
+      x = jax.random.wrap_key_data(x, impl=_key_impl(t))
+    if x.shape != t.shape or x.dtype != t.dtype:
+      changed.append(f"{name} {x.dtype}{list(x.shape)} != {t.dtype}{list(t.shape)}")
+    out.append(x)
+  problems = ([f"lacks {missing}"] if missing else []) + (
+      [f"has leaves the state lacks {sorted(by_path)}"] if by_path else []) + (
+      [f"changed {changed}"] if changed else [])
+  if problems:
+    raise ValueError("the checkpoint " + "; ".join(problems))
+  if filled:
+    print(f"note: the checkpoint lacks {filled}; taking them from the given fill",
+          file=sys.stderr)
   return jax.tree.unflatten(treedef, out)
 
 
@@ -82,6 +124,7 @@ class CheckpointStore:
     self.directory = pathlib.Path(directory).absolute()
     self._manager = ocp.CheckpointManager(
         self.directory,
+        item_handlers=ocp.StandardCheckpointHandler(),  # so a fresh store reads metadata
         options=ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False),
     )
@@ -95,13 +138,17 @@ class CheckpointStore:
     self._manager.save(step, args=ocp.args.StandardSave(to_raw(tree)), force=True)
     self._manager.wait_until_finished()
 
-  def restore(self, step: int, template: Any) -> Any:
-    """The tree saved at `step`, with the structure, dtypes and key impls of `template`."""
-    abstract = jax.eval_shape(to_raw, template)
-    raw = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    return from_raw(raw, template)
+  def restore(self, step: int, template: Any, fill: Any = None) -> Any:
+    """The tree saved at `step`, with the structure, dtypes and key impls of `template`.
 
-  def restore_latest(self, template: Any) -> tuple[int, Any] | None:
+    Leaves the checkpoint lacks come from `fill`'s concrete leaves (see `from_raw`).
+    """
+    saved = self._manager.item_metadata(step)
+    abstract = {name: jax.ShapeDtypeStruct(m.shape, m.dtype) for name, m in saved.items()}
+    raw = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    return from_raw(raw, template, fill)
+
+  def restore_latest(self, template: Any, fill: Any = None) -> tuple[int, Any] | None:
     """(step, tree) from the newest step that restores, or None if there are no steps.
 
     Steps after the restored one are unusable; they are deleted so the resumed run can
@@ -112,11 +159,12 @@ class CheckpointStore:
     failures = []
     for step in reversed(self.steps()):
       try:
-        tree = self.restore(step, template)
+        tree = self.restore(step, template, fill)
       except Exception as err:  # noqa: BLE001 - any failure means "not a usable checkpoint"
         print(f"warning: checkpoint step {step} in {self.directory} is unreadable "
               f"({type(err).__name__}); trying an older one", file=sys.stderr)
-        failures.append(f"step {step}: {type(err).__name__}")
+        reason = (str(err).splitlines() or [""])[0][:300]
+        failures.append(f"step {step}: {type(err).__name__}: {reason}")
         continue
       for later in self.steps():
         if later > step:

@@ -188,8 +188,11 @@ def _validate(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict
     import envs
     envs.canonical_name(spec["env"])
     spec = _extended(spec, args, argv)
-    rundir.config_from_spec(spec).validate()
-    return args.resume, spec, True
+    config = rundir.config_from_spec(spec)
+    config.validate()
+    # Fields added to TrainConfig since the run was written take their defaults, and
+    # config.json is rewritten with them once the checkpoint has restored.
+    return args.resume, {**spec, "config": dataclass_to_dict(config)}, True
   spec = _spec_from_args(args, parser, argv)
   _check_intervals(spec)
   out = args.out
@@ -268,7 +271,9 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
   start, state = 0, None
   if resuming:
     try:
-      restored = store.restore_latest(template)
+      # Leaves newer than the checkpoint (config fields added since) come from the spec.
+      restored = store.restore_latest(
+          template, fill=template.replace(config=built.stacked_config))
     except ValueError as err:  # before MetricsLog, which would truncate the logs
       raise UsageError(f"cannot resume {run_dir}: {err}") from err
     if restored is not None:

@@ -47,10 +47,36 @@ def test_store_refuses_checkpoints_of_another_state(tmp_path):
   for step in (1, 2):
     store.save(step, _tree(step))
   other = jax.eval_shape(lambda: {**_tree(0), "extra": jnp.zeros(3)})
-  with pytest.raises(ValueError, match=r"none of the checkpoints .* \(step 2: \w+, step 1"):
+  with pytest.raises(ValueError, match=r"none of the checkpoints .* \(step 2: ValueError: "
+                     r"the checkpoint lacks \['extra'\], step 1"):
     store.restore_latest(other)
   assert store.steps() == [1, 2]
   _assert_same(store.restore(2, jax.eval_shape(lambda: _tree(0))), _tree(2))
+
+
+def test_store_matches_leaves_by_path_and_fills_only_what_is_given(tmp_path, capsys):
+  """A state that gained a leaf (a new config field) restores when the caller supplies
+  it; a dropped, reshaped or retyped leaf never restores silently."""
+  store = CheckpointStore(tmp_path / "ckpt", max_to_keep=None)
+  store.save(1, _tree(1))
+  grown = {**_tree(0), "a_new": jnp.full((2,), 7.0)}   # sorts first: every index shifts
+  template = jax.eval_shape(lambda: grown)
+  fill = {**template, "a_new": grown["a_new"]}
+  back = store.restore(1, template, fill)
+  _assert_same({k: v for k, v in back.items() if k != "a_new"}, _tree(1))
+  np.testing.assert_array_equal(back["a_new"], [7.0, 7.0])
+  assert "lacks ['a_new']" in capsys.readouterr().err
+  np.testing.assert_array_equal(  # the restored keys still draw the saved numbers
+      jax.random.normal(back["key"][2]), jax.random.normal(_tree(1)["key"][2]))
+  shrunk = {k: v for k, v in _tree(0).items() if k != "step"}
+  with pytest.raises(ValueError, match=r"has leaves the state lacks \['step'\]"):
+    store.restore(1, jax.eval_shape(lambda: shrunk))
+  reshaped = {**_tree(0), "step": jnp.zeros((2,), jnp.int32)}
+  with pytest.raises(ValueError, match=r"changed \['step int32\[\] != int32\[2\]'\]"):
+    store.restore(1, jax.eval_shape(lambda: reshaped))
+  retyped = {**_tree(0), "step": jnp.float32(0)}
+  with pytest.raises(ValueError, match=r"step int32\[\] != float32\[\]"):
+    store.restore(1, jax.eval_shape(lambda: retyped), jax.eval_shape(lambda: retyped))
 
 
 def test_zero_size_leaves_round_trip(tmp_path):

@@ -7,6 +7,7 @@ import shutil
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from experiments import eval as eval_cli
@@ -112,6 +113,7 @@ def test_resume_with_more_steps_matches_a_longer_run(finished, tmp_path):
   assert json.loads((extended / "summary.json").read_text())["updates"] == 8
 
 
+
 BAD = {
     "unknown env": (["--env", "NoSuchEnv"], "NoSuchEnv"),
     "unknown algo": (["--algo", "ppo_magic"], "ppo_magic"),
@@ -163,14 +165,50 @@ def test_resume_of_checkpoints_another_version_wrote_exits_2_touching_nothing(
   shutil.copytree(finished, tmp_path / "older")
   before = _listing(tmp_path)
   template = rundir.state_template
-  monkeypatch.setattr(rundir, "state_template", lambda built: (
-      template(built), jax.ShapeDtypeStruct((3,), np.float32)))
+  def other_state(built):  # a state with an extra, unfillable leaf
+    state = template(built)
+    return state.replace(update_step=(state.update_step,
+                                      jax.ShapeDtypeStruct((3,), np.float32)))
+  monkeypatch.setattr(rundir, "state_template", other_state)
   argv = ["--resume", str(tmp_path / "older"), "--steps", "256", "--no-progress",
           "--no-plots"]
   assert run.main(argv) == 2
   err = capsys.readouterr().err.strip().splitlines()[-1]
   assert err.startswith("error: cannot resume") and "none of the checkpoints" in err, err
   assert _listing(tmp_path) == before
+
+
+def test_resume_of_a_checkpoint_older_than_a_config_field(finished, tmp_path, capsys):
+  """A run written before TrainConfig gained `target_kl` resumes, the new field taken from
+  its (default) config, and ends exactly where the same run trained by today's code ends."""
+  older = tmp_path / "older"
+  shutil.copytree(finished, older)
+  (older / "summary.json").unlink()
+  for step in ("4", "6"):
+    shutil.rmtree(older / "checkpoints" / step)
+  _, state = _final_state(older)
+  # What the older version wrote: no config_target_kl leaf, the later indices one lower.
+  kept = [(name.split("_", 1)[1], x) for name, x in to_raw(state).items()
+          if not name.endswith("_config_target_kl")]
+  assert len(kept) == len(to_raw(state)) - 1
+  shutil.rmtree(older / "checkpoints" / "2")
+  manager = ocp.CheckpointManager(older / "checkpoints", options=ocp.CheckpointManagerOptions(
+      enable_async_checkpointing=False))
+  manager.save(2, args=ocp.args.StandardSave(
+      {f"{i:05d}_{path}": x for i, (path, x) in enumerate(kept)}))
+  manager.wait_until_finished()
+  manager.close()
+  spec = json.loads((older / "config.json").read_text())
+  del spec["config"]["target_kl"]
+  (older / "config.json").write_text(json.dumps(spec))
+
+  assert run.main(["--resume", str(older), "--no-progress", "--no-plots"]) == 0
+  assert "lacks ['config_target_kl']" in capsys.readouterr().err
+  assert rundir.read_spec(older)["config"]["target_kl"] == 0.0
+  (step_a, state_a), (step_b, state_b) = _final_state(finished), _final_state(older)
+  assert step_a == step_b == 6
+  for (name, a), b in zip(to_raw(state_a).items(), to_raw(state_b).values()):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
 
 
 def test_eval_finite_and_reproducible(finished, tmp_path, capsys):
