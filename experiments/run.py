@@ -149,17 +149,21 @@ def _check_intervals(spec: dict[str, Any]) -> None:
     raise UsageError(f"--keep-checkpoints {spec['keep']} is invalid; keep at least 1")
 
 
-def _chunk_bounds(num_updates: int, log_every: int, checkpoint_every: int):
-  """[(start, stop, save)]: chunks of log_every updates; save on every checkpoint_every-th
-  boundary (rounded up to a chunk boundary) and at the end."""
-  bounds, start, next_save = [], 0, checkpoint_every
-  while start < num_updates:
-    stop = min(start + log_every, num_updates)
-    save = stop >= next_save or stop == num_updates
-    if stop >= next_save:
-      next_save = (stop // checkpoint_every + 1) * checkpoint_every
-    bounds.append((start, stop, save))
-    start = stop
+def _chunk_bounds(num_updates: int, log_every: int, checkpoint_every: int, start: int = 0):
+  """[(lo, hi, save)] from update `start`: chunks of log_every updates; save on every
+  checkpoint_every-th boundary (rounded up to a chunk boundary) and at the end.
+
+  A resumed run's chunks start at its checkpoint, which need not lie on a fresh run's
+  grid (an extended run's last checkpoint is at its old num_updates).
+  """
+  bounds, lo, next_save = [], start, (start // checkpoint_every + 1) * checkpoint_every
+  while lo < num_updates:
+    hi = min(lo + log_every, num_updates)
+    save = hi >= next_save or hi == num_updates
+    if hi >= next_save:
+      next_save = (hi // checkpoint_every + 1) * checkpoint_every
+    bounds.append((lo, hi, save))
+    lo = hi
   return bounds
 
 
@@ -299,9 +303,8 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
   t0, done, first_chunk = time.perf_counter(), start, None
   chunk_t0 = t0
   try:
-    for lo, hi, save in _chunk_bounds(num_updates, spec["log_every"], spec["checkpoint_every"]):
-      if hi <= start:
-        continue
+    for lo, hi, save in _chunk_bounds(num_updates, spec["log_every"], spec["checkpoint_every"],
+                                      start):
       new_state, metrics = chunk_fn(state, np.zeros((hi - lo,), np.float32))
       metrics = jax.device_get(metrics)
       now = time.perf_counter()

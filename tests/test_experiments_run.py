@@ -112,6 +112,21 @@ def test_resume_with_more_steps_matches_a_longer_run(finished, tmp_path):
     assert (extended / name).read_text() == (straight / name).read_text()
   assert json.loads((extended / "summary.json").read_text())["updates"] == 8
 
+  # A 5-update run ends off the 2-update chunk grid; extended to 8 it must run 3 updates
+  # (5-7, 7-8), not redo the 4-6 chunk from update 5's state (which labelled update 7 "6"
+  # and logged update 5 twice).
+  short = tmp_path / "short"
+  assert run.main(argv + ["--steps", "160", "--out", str(short)]) == 0
+  assert run.main(["--resume", str(short), "--steps", "256", "--no-progress",
+                   "--no-plots"]) == 0
+  (step_a, state_a), (step_b, state_b) = _final_state(straight), _final_state(short)
+  assert step_a == step_b == 8
+  np.testing.assert_array_equal(state_b.update_step, [8, 8, 8, 8])
+  for (name, a), b in zip(to_raw(state_a).items(), to_raw(state_b).values()):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+  for m in rundir.run_members(rundir.read_spec(finished)):
+    name = f"metrics/{m.name}.csv"
+    assert (short / name).read_text() == (straight / name).read_text()
 
 
 BAD = {
