@@ -13,17 +13,21 @@ Run folder (see experiments/rundir.py): config.json, metrics/*.csv, tb/*, checkp
 (the whole batched TrainState every --checkpoint-every updates and at the end),
 summary.json and plots/*.png at the end. Checkpoints fall on chunk boundaries, so a resumed
 run replays exactly the same compiled chunks and on CPU ends bit-identical to an
-uninterrupted one. Ctrl-C saves the last completed chunk before exiting.
+uninterrupted one. Ctrl-C (exit 130) or SIGTERM (exit 143, e.g. a scheduler's preemption)
+saves the last completed chunk before exiting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import importlib.metadata
 import json
 import pathlib
+import signal
 import sys
+import threading
 import time
 from typing import Any, Sequence
 
@@ -351,6 +355,29 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
   return summary
 
 
+class Terminated(KeyboardInterrupt):
+  """SIGTERM (a scheduler's preemption, `kill`), handled like Ctrl-C: the last completed
+  chunk is checkpointed before the process exits (status 143 instead of 130)."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+  """While training, SIGTERM raises `Terminated` in the main thread."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def handler(signum, frame):
+    del signum, frame
+    raise Terminated
+
+  previous = signal.signal(signal.SIGTERM, handler)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
 def _main(argv: list[str]) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
@@ -358,10 +385,11 @@ def _main(argv: list[str]) -> int:
   if not resuming:
     run_dir.mkdir(parents=True, exist_ok=True)
   try:
-    summary = train_run(run_dir, spec, resuming, progress=not args.no_progress,
-                        plots=not args.no_plots, built=built)
-  except KeyboardInterrupt:
-    return 130
+    with _sigterm_interrupts():
+      summary = train_run(run_dir, spec, resuming, progress=not args.no_progress,
+                          plots=not args.no_plots, built=built)
+  except KeyboardInterrupt as interrupt:
+    return 143 if isinstance(interrupt, Terminated) else 130
   for d, stats in summary["by_limit"].items():
     line = ", ".join(f"{k.replace('episode/', '')} {v['mean']:.3g}±{v['std']:.2g}"
                      for k, v in stats.items())

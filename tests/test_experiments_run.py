@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 
 import jax
 import numpy as np
@@ -281,3 +282,22 @@ def test_ctrl_c_saves_last_chunk_and_resume_matches(finished, tmp_path, monkeypa
   m = rundir.run_members(rundir.read_spec(out))[0]
   assert ((out / "metrics" / f"{m.name}.csv").read_text()
           == (finished / "metrics" / f"{m.name}.csv").read_text())
+
+
+def test_sigterm_checkpoints_like_ctrl_c(tmp_path, monkeypatch, capsys):
+  """A scheduler's SIGTERM mid-run keeps the last completed chunk and exits 143."""
+  out = tmp_path / "terminated"
+  real_write = logs.MetricsLog.write
+
+  def write_then_terminate(self, first_update, metrics):
+    real_write(self, first_update, metrics)
+    if first_update == 5:
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  monkeypatch.setattr(logs.MetricsLog, "write", write_then_terminate)
+  before = signal.getsignal(signal.SIGTERM)
+  argv = TINY[:TINY.index("--checkpoint-every")] + TINY[TINY.index("--checkpoint-every") + 2:]
+  assert run.main(argv + ["--checkpoint-every", "6", "--out", str(out)]) == 143
+  assert f"--resume {out}" in capsys.readouterr().err
+  assert CheckpointStore(out / "checkpoints").steps() == [4]
+  assert signal.getsignal(signal.SIGTERM) is before
