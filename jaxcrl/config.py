@@ -60,6 +60,9 @@ class TrainConfig:
     pid_kp, pid_ki, pid_kd, pid_alpha_p, pid_alpha_d: PID gains and EMA factors (ppo_pid).
     statewise_lr: Adam learning rate of the lambda(s) net (one ascent step per update).
     statewise_lambda_init: lambda(s) in every state at initialisation (> 0: softplus head).
+      Both defaults are those of the PointGoal1 runs that met the cost limit with half of
+      ppo's return, which also bounded lambda(s) with lambda_max=1 (README, Measured);
+      unbounded, lambda(s) overshoots there and the return collapses.
     statewise_threshold: w in V_c(s) <= w; NaN or negative -> w = d / T / (1 - cost_gamma)
       with T = episode_length / action_repeat agent steps.
   """
@@ -97,8 +100,8 @@ class TrainConfig:
   pid_kd: float = 5e-4
   pid_alpha_p: float = 0.95
   pid_alpha_d: float = 0.95
-  statewise_lr: float = 1e-4
-  statewise_lambda_init: float = 0.1
+  statewise_lr: float = 3e-4
+  statewise_lambda_init: float = 0.01
   statewise_threshold: float = float("nan")
 
   @property
