@@ -374,8 +374,8 @@ def _sigterm_interrupts():
   previous = signal.signal(signal.SIGTERM, handler)
   try:
     yield
-  finally:
-    signal.signal(signal.SIGTERM, previous)
+  finally:  # a handler installed outside Python reads as None: restore the default then
+    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _main(argv: list[str]) -> int:
