@@ -82,7 +82,7 @@ def from_raw(raw: dict[str, Any], template: Any, fill: Any = None) -> Any:
   is taken from `fill` (same structure as `template`) when that leaf is concrete there;
   otherwise, and for a leaf of `raw` the template lacks, raises ValueError naming them.
   """
-  by_path = {name.split("_", 1)[1] if "_" in name else "": x for name, x in raw.items()}
+  by_path = {name.split("_", 1)[1]: x for name, x in raw.items()}  # to_raw: index_path
   if len(by_path) != len(raw):
     raise ValueError("checkpoint leaf paths are not unique: "
                      f"{sorted(name for name in raw)}")
