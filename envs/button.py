@@ -58,10 +58,6 @@ class ButtonEnv(NavigationEnv):
     start = self.robot.sensor_size
     self._buttons_lidar = slice(start, start + lidar.NUM_BINS)
 
-  def _mocap_xy(self, name, anchor, t):
-    del name
-    return anchor + GREMLIN_TRAVEL * jnp.stack([jnp.sin(t), jnp.cos(t)])
-
   def _task_layout(self, key, xy):
     # Safety-Gym places the goal marker with its own keep-out, then moves it onto the button.
     start, _ = self._layout_slices["buttons"]

@@ -37,6 +37,9 @@ from brax.io import mjcf
 
 from envs import layout, lidar
 from envs.base import State
+from envs.groups import (COST_KINDS, FLOOR_DRAG_TIME, KINDS, LIDAR_MAX_DIST, MOCAP_KINDS,
+                         VASE_DENSITY, CostTerm, Group)
+from envs.mjx_world import build_xml
 from envs.robots import FLOOR_COLLISION, OBSTACLE_COLLISION, Robot
 
 BACKENDS = ("mjx", "generalized", "positional")
@@ -53,108 +56,6 @@ LIDAR_MAX_DIST = lidar.MAX_DIST  # `Group.lidar` shadows the module inside the c
 COST_KINDS = ("hazard", "contact", "velocity", "task")
 # Immovable obstacles touch the robot and free bodies, not each other or the floor.
 STATIC_COLLISION = 'contype="2" conaffinity="1"'
-
-
-@dataclasses.dataclass(frozen=True)
-class Group:
-  """A group of identical objects, placed and observed together.
-
-  Attributes:
-    name: 'goal', 'hazards', 'vases', ... (lidar key `<name>_lidar`, metrics `cost_<name>...`).
-    count: objects in the group.
-    keepout: placement keep-out radius.
-    kind: 'site', 'free', 'fixed' or 'mocap' (see the module docstring).
-    size: radius of a 'site' disk (hazard, goal) or half-size of a 'free' box.
-    lidar: whether the observation has this group's lidar.
-    rgba: colour for rendering.
-    half_height: half-height of a 'site' disk when rendered (its centre sits at this z).
-    lidar_max_dist: the lidar's range D for this group.
-    body_xml: (index) -> MJCF of body `<name><index>` (joints `<name><index>_x/_y/_z` for a
-      'free' body); required for 'fixed' and 'mocap' groups.
-  """
-
-  name: str
-  count: int
-  keepout: float
-  kind: str = "site"
-  size: float = 0.0
-  lidar: bool = True
-  rgba: str = "0.5 0.5 0.5 1"
-  half_height: float = 0.01
-  lidar_max_dist: float = LIDAR_MAX_DIST
-  body_xml: Callable[[int], str] | None = None
-
-  def __post_init__(self):
-    if self.kind not in KINDS:
-      raise ValueError(f"Group kind {self.kind!r} is not one of {', '.join(KINDS)}")
-    if self.kind in MOCAP_KINDS and self.body_xml is None:
-      raise ValueError(f"Group {self.name!r} of kind {self.kind!r} needs body_xml")
-
-
-@dataclasses.dataclass(frozen=True)
-class CostTerm:
-  """One Safety-Gym cost key: `cost_<key>` in metrics.
-
-  kind: 'hazard' (sum of r - d inside the group's disks), 'contact' (robot contacts with the
-  group's geoms), 'velocity' (sum of the group's body speeds above 1e-4 m/s) or 'task'
-  (the task's `_task_cost`, e.g. Button's wrong-button contacts or Circle's boundary).
-  """
-
-  key: str
-  kind: str
-  group: str
-
-  def __post_init__(self):
-    if self.kind not in COST_KINDS:
-      raise ValueError(f"CostTerm kind {self.kind!r} is not one of {', '.join(COST_KINDS)}")
-
-
-def _free_body_xml(group: Group, i: int) -> str:
-  half = group.size
-  mass = VASE_DENSITY * (2 * half) ** 3
-  inertia = mass * (2 * half) ** 2 / 6
-  name = f"{group.name}{i}"
-  return f"""
-    <body name="{name}" pos="0 0 {half}">
-      <joint type="slide" axis="1 0 0" name="{name}_x" damping="{mass / FLOOR_DRAG_TIME:.6g}"/>
-      <joint type="slide" axis="0 1 0" name="{name}_y" damping="{mass / FLOOR_DRAG_TIME:.6g}"/>
-      <joint type="hinge" axis="0 0 1" name="{name}_z" damping="{inertia / FLOOR_DRAG_TIME:.6g}"/>
-      <geom name="{name}" type="box" size="{half} {half} {half}" density="{VASE_DENSITY}"
-            {OBSTACLE_COLLISION} rgba="{group.rgba}"/>
-    </body>"""
-
-
-def build_xml(robot: Robot, groups: tuple[Group, ...], render: bool = False) -> str:
-  """The MJCF of the simulated world: robot first, then 'free' groups.
-
-  With `render=True`, 'site' objects follow as joint-less, non-colliding bodies (so they come
-  last among the links) and there is always a floor.
-  """
-  bodies = [robot.body_xml]
-  for group in groups:
-    if group.body_xml is not None:
-      bodies += [group.body_xml(i) for i in range(group.count)]
-    elif group.kind == "free":
-      bodies += [_free_body_xml(group, i) for i in range(group.count)]
-  if render:
-    for group in groups:
-      if group.kind == "site":
-        bodies += [
-            f'<body name="{group.name}{i}"><geom type="cylinder" contype="0" conaffinity="0"'
-            f' size="{group.size} {group.half_height}" rgba="{group.rgba}"/></body>'
-            for i in range(group.count)]
-  floor = ""
-  if robot.needs_floor or render:
-    floor = f'<geom name="floor" type="plane" size="5 5 0.1" condim="6" {FLOOR_COLLISION}/>'
-  return f"""<mujoco model="{robot.name.lower()}_navigation">
-  <option timestep="{robot.timestep}" integrator="Euler" {robot.solver}/>
-  <worldbody>
-    {floor}
-    {''.join(bodies)}
-  </worldbody>
-  <actuator>{robot.actuator_xml}
-  </actuator>
-</mujoco>"""
 
 
 class NavigationEnv(PipelineEnv):
@@ -296,8 +197,7 @@ class NavigationEnv(PipelineEnv):
   # --- mocap bodies ---------------------------------------------------------------------------
   def _mocap_xy(self, name: str, anchor: jax.Array, t: jax.Array) -> jax.Array:
     """[count, 2] position at sim time t of 'mocap' group `name` placed at anchor [count, 2]."""
-    del name, t
-    return anchor
+    return self.group(name).path(anchor, t)
 
   def _set_mocaps(self, ps: Any, objects: dict[str, jax.Array]) -> Any:
     """Writes the xy of every 'fixed'/'mocap' group in objects into ps.mocap_pos."""

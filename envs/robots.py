@@ -31,6 +31,8 @@ FLOOR_COLLISION = 'contype="0" conaffinity="5"'
 # mjx has no cylinder-box collision, so the Car's wheels touch only the floor.
 WHEEL_COLLISION = 'contype="4" conaffinity="0"'
 OBSTACLE_COLLISION = 'contype="2" conaffinity="3"'
+# Immovable obstacles touch the robot and free bodies, not each other or the floor.
+STATIC_COLLISION = 'contype="2" conaffinity="1"'
 
 
 @dataclasses.dataclass(frozen=True)
