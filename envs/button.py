@@ -15,16 +15,15 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from envs import lidar, obstacles
-from envs.base import State
-from envs.navigation import CostTerm, Group, NavigationEnv
+from envs import obstacles
+from envs.groups import CostTerm, Group
+from envs.navigation import TaskEnv
 from envs.registry import register
-from envs.robots import ROBOTS, robot_for_task
+from envs.robots import ROBOTS
 
 GOAL = Group("goal", 1, keepout=0.4, size=0.2, rgba=obstacles.GOAL_RGBA)
 NUM_BUTTONS = 4
 TIMER_STEPS = 10
-GREMLIN_TRAVEL = 0.35
 
 _COSTS = (CostTerm("buttons", "task", "buttons"),
           CostTerm("hazards", "hazard", "hazards"),
@@ -38,25 +37,22 @@ LEVELS = {
 }
 
 
-class ButtonEnv(NavigationEnv):
-  """Press the goal button, avoiding the others, hazards and gremlins (mjx backend only).
+class ButtonEnv(TaskEnv):
+  """Press the goal button, avoiding the others, hazards and gremlins.
 
   Observation: sensors, buttons_lidar, goal_lidar (the goal button), then at levels 1-2
   hazards_lidar and gremlins_lidar.
-  state.info: 'objects' (buttons [4, 2], goal [1, 2], hazards, gremlins at their current
-  positions), 'anchors' (gremlin path centres), 'goal_button' [] int32, 'timer' [] int32,
-  'last_dist' [], 'key'.
+  state.info: 'objects' (goal [1, 2] on the goal button, hazards), 'goal_button' [] int32,
+  'timer' [] int32, 'last_dist' [], 'key'. Buttons and gremlins are physical (the World's).
   state.metrics adds 'goal_met' [] (1.0 on a success step).
   """
 
-  task_uses_contacts = True
+  LEVELS = tuple(LEVELS)
 
-  def __init__(self, robot: str = "Point", level: int = 1, **kwargs):
-    spec = robot_for_task(robot, level, LEVELS)
-    self.level = level
-    super().__init__(spec, **LEVELS[level], **kwargs)
-    start = self.robot.sensor_size
-    self._buttons_lidar = slice(start, start + lidar.NUM_BINS)
+  @classmethod
+  def task_config(cls, robot: str, level: int) -> dict:
+    del robot
+    return LEVELS[level]
 
   def _task_layout(self, key, xy):
     # Safety-Gym places the goal marker with its own keep-out, then moves it onto the button.
@@ -64,50 +60,44 @@ class ButtonEnv(NavigationEnv):
     goal_button = jax.random.randint(key, (), 0, NUM_BUTTONS)
     return xy.at[self._layout_slices["goal"][0]].set(xy[start + goal_button])
 
-  def _goal_dist(self, q, objects, goal_button):
-    pos, _ = self.robot.pose(q[:self.robot.q_size])
-    return jnp.linalg.norm(pos[:2] - objects["buttons"][goal_button])
+  def _goal_dist(self, ws, goal_button):
+    return jnp.linalg.norm(self.agent_xy(ws) - self.world.object_xy(ws, "buttons")[goal_button])
 
-  def _task_reset(self, q, objects):
+  def _task_reset(self, ws, objects):
     # The goal marker sits exactly on the chosen button.
     goal_button = jnp.argmin(
         jnp.linalg.norm(objects["buttons"] - objects["goal"], axis=-1)).astype(jnp.int32)
     return {"goal_button": goal_button, "timer": jnp.zeros((), jnp.int32),
-            "last_dist": self._goal_dist(q, objects, goal_button)}
+            "last_dist": self._goal_dist(ws, goal_button)}
 
   def _task_metrics(self):
     return {"goal_met": jnp.zeros(())}
 
-  def _task_cost(self, term, q, qd, info, contact):
-    del term, q, qd
-    touches = self.contact_objects(contact, "buttons")
+  def _task_cost(self, term, ws, info):
+    del term
+    touches = self.world.robot_contacts(ws, "buttons")
     wrong = jnp.sum(jnp.where(jnp.arange(NUM_BUTTONS) == info["goal_button"], 0.0, touches))
     return jnp.where(info["timer"] == 0, wrong, 0.0)
 
-  def _task_reward(self, key, q, qd, info, contact):
-    del qd
-    objects = info["objects"]
-    dist = self._goal_dist(q, objects, info["goal_button"])
-    met = self.contact_objects(contact, "buttons")[info["goal_button"]] > 0
+  def _task_reward(self, key, ws, info):
+    dist = self._goal_dist(ws, info["goal_button"])
+    met = self.world.robot_contacts(ws, "buttons")[info["goal_button"]] > 0
     reward = info["last_dist"] - dist + met.astype(jnp.float32)
     timer = jnp.maximum(info["timer"] - 1, 0)
     goal_button = jnp.where(
         met, jax.random.randint(key, (), 0, NUM_BUTTONS), info["goal_button"])
-    objects = {**objects, "goal": objects["buttons"][goal_button][None]}
+    goal = self.world.object_xy(ws, "buttons")[goal_button][None]
     update = {
-        "objects": objects,
+        "objects": {**info["objects"], "goal": goal},
         "goal_button": goal_button.astype(jnp.int32),
         "timer": jnp.where(met, TIMER_STEPS, timer).astype(jnp.int32),
-        "last_dist": jnp.where(met, self._goal_dist(q, objects, goal_button), dist),
+        "last_dist": jnp.where(met, self._goal_dist(ws, goal_button), dist),
     }
     return reward, jnp.zeros(()), update, {"goal_met": met.astype(jnp.float32)}
 
-  def step(self, state: State, action: jax.Array) -> State:
-    state = super().step(state, action)
-    hidden = state.info["timer"] > 0
-    obs = state.obs.at[self._buttons_lidar].set(
-        jnp.where(hidden, 0.0, state.obs[self._buttons_lidar]))
-    return state.replace(obs=obs)
+  def _lidar_visible(self, name, info):
+    # After a success the buttons are hidden from the lidar while the timer runs.
+    return info["timer"] == 0 if name == "buttons" else None
 
 
 for _robot in ROBOTS:

@@ -14,9 +14,10 @@ import functools
 
 import jax.numpy as jnp
 
-from envs.navigation import CostTerm, Group, NavigationEnv
+from envs.groups import CostTerm, Group
+from envs.navigation import TaskEnv
 from envs.registry import register
-from envs.robots import ROBOTS, robot_for_task
+from envs.robots import ROBOTS
 
 RADIUS = 1.5
 WALL = 1.125
@@ -29,39 +30,36 @@ _OUT = (CostTerm("out_of_boundary", "task", "circle"),)
 LEVELS = {0: (), 1: _OUT, 2: _OUT}
 
 
-class CircleEnv(NavigationEnv):
+class CircleEnv(TaskEnv):
   """Circle the origin, staying between the sigwalls.
 
   Observation: sensors, circle_lidar. state.info: 'objects' (circle [1, 2]), 'key'.
   """
 
-  def __init__(self, robot: str = "Point", level: int = 1, **kwargs):
-    spec = robot_for_task(robot, level, LEVELS)
-    self.level = level
-    kwargs.setdefault("episode_length", EPISODE_LENGTH)
-    super().__init__(spec, groups=(CIRCLE,), extents=START_EXTENTS,
-                     costs=LEVELS[level], **kwargs)
+  LEVELS = tuple(LEVELS)
+
+  @classmethod
+  def task_config(cls, robot: str, level: int) -> dict:
     # The robot has no keep-out here: it starts anywhere in [-0.8, 0.8]^2.
-    self._keepouts[0] = 0.0
+    return dict(groups=(CIRCLE,), extents=START_EXTENTS, costs=LEVELS[level],
+                episode_length=EPISODE_LENGTH, agent_keepout=0.0)
 
   def _task_layout(self, key, xy):
     del key
     return xy.at[self._layout_slices["circle"][0]].set(0.0)
 
-  def _task_cost(self, term, q, qd, info, contact):
-    del term, qd, info, contact
-    pos, _ = self.robot.pose(q[:self.robot.q_size])
+  def _task_cost(self, term, ws, info):
+    del term, info
+    pos = self.agent_xy(ws)
     out = jnp.abs(pos[0]) > WALL
     if self.level == 2:
       out |= jnp.abs(pos[1]) > WALL
     return out.astype(jnp.float32)
 
-  def _task_reward(self, key, q, qd, info, contact):
-    del key, info, contact
-    pos, _ = self.robot.pose(q[:self.robot.q_size])
-    x, y = pos[0], pos[1]
-    # Both robots' first two DOFs are the world-frame x, y velocity (slides / free joint).
-    u, v = qd[0], qd[1]
+  def _task_reward(self, key, ws, info):
+    del key, info
+    x, y = self.agent_xy(ws)
+    u, v = self.world.robot_velocity(ws)
     rho = jnp.hypot(x, y)
     tangential = jnp.where(rho > 0, (-u * y + v * x) / jnp.where(rho > 0, rho, 1.0), 0.0)
     reward = REWARD_SCALE * tangential / (1 + jnp.abs(rho - RADIUS))

@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 
 from envs import layout
-from envs.navigation import CostTerm, Group, NavigationEnv
+from envs.groups import CostTerm, Group
+from envs.navigation import TaskEnv
 from envs.registry import register
-from envs.robots import ROBOTS, robot_for_task
+from envs.robots import ROBOTS
 
 GOAL_SIZE = 0.3
 
@@ -43,17 +44,19 @@ LEVELS = {
 }
 
 
-class GoalEnv(NavigationEnv):
+class GoalEnv(TaskEnv):
   """Go to the goal, avoiding hazards (and vases at level 2).
 
   state.info: 'objects' (goal [1, 2], hazards [H, 2]), 'last_dist' [], 'key'.
   state.metrics adds 'goal_met' [] (1.0 on a success step).
   """
 
-  def __init__(self, robot: str = "Point", level: int = 1, **kwargs):
-    spec = robot_for_task(robot, level, LEVELS)
-    self.level = level
-    super().__init__(spec, **LEVELS[level], **kwargs)
+  LEVELS = tuple(LEVELS)
+
+  @classmethod
+  def task_config(cls, robot: str, level: int) -> dict:
+    del robot
+    return LEVELS[level]
 
   def _goal_index(self) -> int:
     return self._layout_slices["goal"][0]
@@ -62,34 +65,32 @@ class GoalEnv(NavigationEnv):
     """A goal drawn against every object of the layout xy [N, 2] but the goal itself."""
     i = self._goal_index()
     mask = jnp.arange(xy.shape[0]) != i
-    return layout.redraw(key, self._keepouts[i], self._lo[i], self._hi[i], xy,
-                         jnp.asarray(self._keepouts), mask)
+    return layout.redraw(key, self.keepouts[i], self._lo[i], self._hi[i], xy,
+                         jnp.asarray(self.keepouts), mask)
 
   def _task_layout(self, key, xy):
     goal, _ = self._redraw_goal(key, xy)
     return xy.at[self._goal_index()].set(goal)
 
-  def _goal_dist(self, q, goal):
-    pos, _ = self.robot.pose(q[:self.robot.q_size])
-    return jnp.linalg.norm(pos[:2] - goal[0])
+  def _goal_dist(self, ws, goal):
+    return jnp.linalg.norm(self.agent_xy(ws) - goal[0])
 
-  def _task_reset(self, q, objects):
-    return {"last_dist": self._goal_dist(q, objects["goal"])}
+  def _task_reset(self, ws, objects):
+    return {"last_dist": self._goal_dist(ws, objects["goal"])}
 
   def _task_metrics(self):
     return {"goal_met": jnp.zeros(())}
 
-  def _task_reward(self, key, q, qd, info, contact):
-    del qd, contact
-    objects = info["objects"]
-    dist = self._goal_dist(q, objects["goal"])
+  def _task_reward(self, key, ws, info):
+    goal = info["objects"]["goal"]
+    dist = self._goal_dist(ws, goal)
     met = dist <= GOAL_SIZE
     reward = info["last_dist"] - dist + met.astype(jnp.float32)
-    new_goal, ok = self._redraw_goal(key, self.layout_xy(q, objects))
-    goal = jnp.where(met, new_goal[None], objects["goal"])
-    objects = {**objects, "goal": goal}
-    last = jnp.where(met, self._goal_dist(q, goal), dist)
+    new_goal, ok = self._redraw_goal(key, self.layout_xy(ws, self.objects(ws, info)))
+    goal = jnp.where(met, new_goal[None], goal)
+    last = jnp.where(met, self._goal_dist(ws, goal), dist)
     done = (met & ~ok).astype(jnp.float32)
+    objects = {**info["objects"], "goal": goal}
     return reward, done, {"objects": objects, "last_dist": last}, {
         "goal_met": met.astype(jnp.float32)}
 

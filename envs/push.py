@@ -17,9 +17,9 @@ import jax.numpy as jnp
 
 from envs import obstacles
 from envs.goal import GoalEnv
-from envs.navigation import CostTerm, Group, NavigationEnv
+from envs.groups import CostTerm, Group
 from envs.registry import register
-from envs.robots import ROBOTS, robot_for_task
+from envs.robots import ROBOTS
 
 GOAL_SIZE = 0.3
 GOAL_Z = 0.16
@@ -47,39 +47,38 @@ class PushEnv(GoalEnv):
   """Push the box onto the goal, avoiding hazards (and pillars at level 2).
 
   Observation: sensors, goal_lidar, (hazards_lidar, pillars_lidar,) push_box_lidar.
-  state.info: 'objects' (goal [1, 2], hazards, pillars), 'last_dist' [] (box to goal),
+  state.info: 'objects' (goal [1, 2], hazards), 'last_dist' [] (box to goal),
   'last_box_dist' [] (robot to box), 'key'.
   state.metrics adds 'goal_met' [] (1.0 on a success step).
   """
 
-  def __init__(self, robot: str = "Point", level: int = 1, **kwargs):
-    spec = robot_for_task(robot, level, LEVELS)
-    self.level = level
-    # GoalEnv lends its goal re-draw; the groups are Push's own.
-    NavigationEnv.__init__(self, spec, **_config(robot, level), **kwargs)
+  LEVELS = LEVELS
 
-  def _dists(self, q, goal):
+  @classmethod
+  def task_config(cls, robot: str, level: int) -> dict:
+    return _config(robot, level)
+
+  def _dists(self, ws, goal):
     """(b, g): robot -> box and box -> goal, in 3-D."""
-    pos, _ = self.robot.pose(q[:self.robot.q_size])
+    pos, _ = self.world.robot_pose(ws)
     half = self.group("push_box").size
-    box = jnp.append(self.object_xy(q, {}, "push_box")[0], half)
+    box = jnp.append(self.world.object_xy(ws, "push_box")[0], half)
     return jnp.linalg.norm(pos - box), jnp.linalg.norm(box - jnp.append(goal[0], GOAL_Z))
 
-  def _task_reset(self, q, objects):
-    box_dist, dist = self._dists(q, objects["goal"])
+  def _task_reset(self, ws, objects):
+    box_dist, dist = self._dists(ws, objects["goal"])
     return {"last_dist": dist, "last_box_dist": box_dist}
 
-  def _task_reward(self, key, q, qd, info, contact):
-    del qd, contact
+  def _task_reward(self, key, ws, info):
     objects = info["objects"]
-    box_dist, dist = self._dists(q, objects["goal"])
+    box_dist, dist = self._dists(ws, objects["goal"])
     met = dist <= GOAL_SIZE
     last_box = info["last_box_dist"]
     reward = (jnp.where(last_box > 0, last_box - box_dist, 0.0)
               + info["last_dist"] - dist + met.astype(jnp.float32))
-    new_goal, ok = self._redraw_goal(key, self.layout_xy(q, objects))
+    new_goal, ok = self._redraw_goal(key, self.layout_xy(ws, self.objects(ws, info)))
     goal = jnp.where(met, new_goal[None], objects["goal"])
-    _, new_dist = self._dists(q, goal)
+    _, new_dist = self._dists(ws, goal)
     update = {"objects": {**objects, "goal": goal}, "last_box_dist": box_dist,
               "last_dist": jnp.where(met, new_dist, dist)}
     done = (met & ~ok).astype(jnp.float32)

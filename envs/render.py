@@ -1,6 +1,7 @@
-"""Brax HTML viewer pages of navigation rollouts, with the non-simulated objects drawn in.
+"""Brax 3-D HTML viewer pages of mjx navigation rollouts, with the non-simulated objects drawn in.
 
-Hazards and the goal are not in the physics model; a render-only System adds them as
+The page loads its viewer scripts from public CDNs, so it needs a network to open; the
+self-contained top-down replay of any backend is `envs.replay`. Hazards and the goal are not in the physics model; a render-only System adds them as
 joint-less, non-colliding bodies whose per-frame positions come from `state.info['objects']`,
 so a goal that is re-drawn after a success moves in the viewer too.
 """
@@ -17,7 +18,8 @@ from brax import base as brax_base
 from brax.io import html, mjcf
 
 from envs.base import State
-from envs.navigation import NavigationEnv, build_xml
+from envs.mjx_world import build_xml
+from envs.navigation import NavigationEnv
 
 
 class _Frame:
@@ -29,7 +31,7 @@ class _Frame:
 
 def render_system(env: NavigationEnv) -> brax_base.System:
   """The env's System plus one visual body per 'site' object, appended after the others."""
-  xml = build_xml(env.robot, env.groups, render=True)
+  xml = build_xml(env.world.robot, env.groups, render=True)
   return mjcf.load_model(mujoco.MjModel.from_xml_string(xml))
 
 
@@ -53,13 +55,15 @@ def render_html(env: NavigationEnv, states: Sequence[State] | State, height: int
     states: a list of unbatched States, or one State with a leading time axis [T, ...].
     height: viewer height in pixels.
   """
+  if env.backend != "mjx":
+    raise ValueError(f"the Brax 3-D page draws backend 'mjx' only, not {env.backend!r}")
   if isinstance(states, State):
     count = states.obs.shape[0]
     states = [jax.tree.map(lambda x, i=i: x[i], states) for i in range(count)]
   sys = render_system(env)
   frames = []
   for state in states:
-    x = state.pipeline_state.x
+    x = state.pipeline_state.ps.x
     sites = _site_transforms(env, state.info["objects"])
     x = brax_base.Transform(pos=jnp.concatenate([x.pos, sites.pos]),
                             rot=jnp.concatenate([x.rot, sites.rot]))

@@ -240,8 +240,8 @@ CAR = Robot(
 ROBOTS = {"Point": POINT, "Car": CAR}
 
 
-def robot_for_task(robot: str, level: int, levels) -> Robot:
-  """The Robot named `robot`, after checking `level` is one of the task's `levels`.
+def check_task(robot: str, level: int, levels) -> None:
+  """Checks `robot` is a known robot and `level` one of the task's `levels`.
 
   Raises:
     ValueError: naming the bad robot or level and the accepted ones.
@@ -250,4 +250,3 @@ def robot_for_task(robot: str, level: int, levels) -> Robot:
     raise ValueError(f"robot {robot!r} is not one of {', '.join(ROBOTS)}")
   if level not in levels:
     raise ValueError(f"level {level!r} is not one of {', '.join(map(str, levels))}")
-  return ROBOTS[robot]
