@@ -1,4 +1,8 @@
-"""Env throughput: `python -m experiments.bench envs [--envs A,B] [--batch 2048] [--steps N]`.
+"""Env throughput: `python -m experiments.bench envs [--envs A,B] [--batch 2048] [--steps N]
+[--backend planar,mjx]`.
+
+With several backends each env is timed on each, one after the other in the same process,
+and the ratio of the first to the last is printed.
 
 For each env: the compile time of `reset` plus a `lax.scan` of N batched random-action steps
 (`envs.wrap(env, num_envs=batch)`: vmap, episode limit, auto-reset), and env steps/s
@@ -26,8 +30,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
   parser.add_argument("--steps", type=int, default=100,
                       help="batched steps per timed rollout (default 100)")
   parser.add_argument("--backend", default=None,
-                      help="Brax pipeline passed to every env as backend=... "
-                      "(default: each env's own)")
+                      help="comma-separated backends passed to every env as backend=..., "
+                      "measured side by side (e.g. planar,mjx; default: each env's own)")
   parser.add_argument("--seed", type=int, default=0)
   return parser.parse_args(argv)
 
@@ -65,20 +69,36 @@ def main(argv: list[str]) -> int:
   args = _parse(argv)
   known = envs.names()
   chosen = known if args.envs is None else [n.strip() for n in args.envs.split(",") if n.strip()]
+  backends = [None] if args.backend is None else [
+      b.strip() for b in args.backend.split(",") if b.strip()]
   for name in chosen:
     try:
       envs.canonical_name(name)
     except ValueError:
       print(f"error: unknown env {name!r}; known: {', '.join(known)}", file=sys.stderr)
       return 2
-  kwargs = {} if args.backend is None else {"backend": args.backend}
+    for backend in backends:
+      if backend is not None:
+        try:
+          envs.make(name, backend=backend)
+        except ValueError as err:
+          print(f"error: {name}: {err}", file=sys.stderr)
+          return 2
   print(f"jax.devices(): {jax.devices()}")
-  print(f"batch {args.batch}, {args.steps} steps per rollout"
-        + (f", backend={args.backend}" if args.backend else ""))
-  print(f"{'env':<24} {'compile s':>10} {'env steps/s':>14}")
+  print(f"batch {args.batch}, {args.steps} steps per rollout")
+  print(f"{'env':<24} {'backend':<8} {'compile s':>10} {'env steps/s':>14}")
   for name in chosen:
-    result = bench_env(name, args.batch, args.steps, args.seed, **kwargs)
-    print(f"{name:<24} {result['compile_s']:>10.1f} {result['steps_per_s']:>14,.0f}", flush=True)
+    rates = {}
+    for backend in backends:
+      kwargs = {} if backend is None else {"backend": backend}
+      result = bench_env(name, args.batch, args.steps, args.seed, **kwargs)
+      rates[backend] = result["steps_per_s"]
+      label = envs.make(name, **kwargs).backend
+      print(f"{name:<24} {label:<8} {result['compile_s']:>10.1f} "
+            f"{result['steps_per_s']:>14,.0f}", flush=True)
+    if len(backends) > 1:
+      first, last = backends[0], backends[-1]
+      print(f"{name:<24} {first}/{last} = {rates[first] / rates[last]:.1f}x", flush=True)
   return 0
 
 

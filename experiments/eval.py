@@ -114,6 +114,9 @@ def _main(argv: list[str]) -> int:
                       help="checkpoint (update count) to load; latest if absent")
   parser.add_argument("--episodes", type=parse_int, default=10, help="episodes per member")
   parser.add_argument("--seed", type=parse_int, default=0, help="seed of the eval resets")
+  parser.add_argument("--backend", default=None,
+                      help="physics to evaluate on ('planar' or 'mjx' for navigation envs); "
+                           "default: the run's own")
   parser.add_argument("--render", type=pathlib.Path, default=None, metavar="OUT.html",
                       help="also write an HTML viewer page of one episode of member 0")
   args = parser.parse_args(argv)
@@ -128,7 +131,7 @@ def _main(argv: list[str]) -> int:
 
   from experiments.checkpoint import CheckpointStore
   with usage_errors():
-    built = rundir.build(spec)
+    built = rundir.build(spec, args.backend)
   render = _renderer(built.env, spec["env"]) if args.render is not None else None
   store = CheckpointStore(ckpt_dir, max_to_keep=None)
   steps = store.steps()

@@ -65,6 +65,9 @@ def build_parser() -> Parser:
                   description="Train constrained PPO on a jaxcrl env; see the module docstring.")
   run = parser.add_argument_group("run")
   run.add_argument("--env", default=DEFAULT_ENV, help="registered env name or Safety-Gym id")
+  run.add_argument("--backend", default=None,
+                   help="physics: 'planar' (navigation default) or 'mjx'; velocity tasks take "
+                        "a Brax pipeline name")
   run.add_argument("--seeds", type=parse_int, default=1, help="number of seeds trained together")
   run.add_argument("--seed", type=parse_int, default=0, help="first seed")
   run.add_argument("--cost-limits", type=parse_floats, default=None, metavar="D1,D2,..",
@@ -134,8 +137,10 @@ def _spec_from_args(args, parser: Parser, argv: list[str]) -> dict[str, Any]:
   for d in limits:
     dataclasses.replace(config, cost_limit=float(d)).validate()
   env_name = envs.canonical_name(args.env)
+  kwargs = {} if args.backend is None else {"backend": args.backend}
+  backend = envs.make(env_name, **kwargs).backend
   return {
-      "env": env_name, "seed": args.seed, "seeds": args.seeds,
+      "env": env_name, "backend": backend, "seed": args.seed, "seeds": args.seeds,
       "cost_limits": [float(d) for d in limits],
       "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
       "keep": args.keep_checkpoints, "config": dataclass_to_dict(config), "argv": argv, "versions": _versions(),

@@ -4,6 +4,7 @@ A run folder holds `config.json` (the run spec below), `metrics/`, `tb/`, `check
 and, once finished, `summary.json` and `plots/`. The spec is a plain JSON dict:
 
   env: registered env name         seed, seeds: base seed and number of seeds
+  backend: the env's physics backend ('planar', 'mjx', or a velocity task's Brax pipeline)
   cost_limits: [float, ...]        log_every, checkpoint_every: in updates
   config: TrainConfig fields (cost_limit there is ignored in favour of cost_limits)
   argv, versions, created: provenance
@@ -75,13 +76,28 @@ def config_from_spec(spec: dict[str, Any]) -> Any:
   return dataclass_from_dict(jaxcrl.TrainConfig, spec["config"])
 
 
-def build(spec: dict[str, Any]) -> Built:
-  """Rebuilds env, configs, keys and the batched init of the run described by `spec`."""
-  import jax
+def make_env(spec: dict[str, Any], backend: str | None = None) -> Any:
+  """The run's unbatched env on `backend`, else the spec's own backend.
+
+  A spec without 'backend' predates the planar backend: its navigation env ran on mjx.
+  Raises ValueError (naming the accepted ones) for an unknown backend.
+  """
   import envs
+  from envs.navigation import NavigationEnv
+  backend = backend or spec.get("backend")
+  if backend is not None:
+    return envs.make(spec["env"], backend=backend)
+  env = envs.make(spec["env"])
+  return envs.make(spec["env"], backend="mjx") if isinstance(env, NavigationEnv) else env
+
+
+def build(spec: dict[str, Any], backend: str | None = None) -> Built:
+  """Rebuilds env, configs, keys and the batched init of the run described by `spec`
+  (on `backend` if given, else the spec's)."""
+  import jax
   import jaxcrl
 
-  env = envs.make(spec["env"])
+  env = make_env(spec, backend)
   base = config_from_spec(spec)
   member_configs = [dataclasses.replace(base, cost_limit=m.cost_limit)
                     for m in run_members(spec)]
