@@ -28,12 +28,12 @@ from envs.world import Geom
 # Safety-Gym's robot colours: the body and the parts that show its heading (arrow, bumpers).
 ROBOT_RGBA = (0.7412, 0.0431, 0.1843, 1.0)
 ROBOT_ACCENT_RGBA = (0.0039, 0.1529, 0.3961, 1.0)
-COST_RGB = (1.0, 0.47, 0.0)  # costly path steps: orange, far from the robot's red
+COST_RGB = (1.0, 0.0, 0.0)  # costly path steps; no group is red, the robot is darker
 PATH_RGB = (0.35, 0.45, 0.55)
 VIEW_MARGIN = 0.15  # metres shown around the arena and everything drawn
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # numpy fields: no elementwise ==
 class Track:
   """One object group over a rollout.
 
@@ -53,7 +53,7 @@ class Track:
   yaw: np.ndarray
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Replay:
   """A rollout of ONE navigation env as numpy arrays (T frames, one per env step).
 
@@ -89,7 +89,8 @@ class Replay:
   def view(self) -> float:
     """Half-width (m) of a square view centred on the origin that shows the arena, every
     object (site disks whole) and the whole robot path."""
-    reach = [self.extents, float(np.abs(self.robot_xy).max(initial=0.0)) + _reach(self.robot_geoms)]
+    robot = float(np.abs(self.robot_xy).max(initial=0.0)) + _reach(self.robot_geoms)
+    reach = [self.extents, robot]
     for g in self.groups:
       if g.xy.size:
         reach.append(float(np.abs(g.xy).max()) + (_reach(g.footprint) if g.footprint
@@ -226,7 +227,10 @@ _PAGE = """<!DOCTYPE html>
 <div id="controls">
   <button id="play" type="button">play</button>
   <input id="slider" type="range" min="0" value="0" step="1">
-  <select id="speed"><option value="10">10 steps/s</option><option value="30" selected>30 steps/s</option><option value="100">100 steps/s</option><option value="300">300 steps/s</option></select>
+  <select id="speed">
+    <option value="10">10 steps/s</option><option value="30" selected>30 steps/s</option>
+    <option value="100">100 steps/s</option><option value="300">300 steps/s</option>
+  </select>
 </div>
 <script type="application/json" id="replay-data">__DATA__</script>
 <script>
@@ -335,12 +339,12 @@ function robot(t) {
   }
 }
 
-const fmt = (v, d) => (v >= 0 ? " " : "") + v.toFixed(d);
+const fmt = (v, d) => " " + (v >= 0 ? "+" : "") + v.toFixed(d);
 function status(t) {
   const terms = Object.keys(D.cost_terms).filter(k => D.cost_terms[k][t] > 0)
       .map(k => k.slice(5)).join(", ");
   document.getElementById("status").textContent =
-      "step " + (t + 1) + "/" + T + "   return" + fmt(D.ret[t], 3) + "   cost "
+      "step " + (t + 1) + "/" + T + "   return " + D.ret[t].toFixed(3) + "   cost "
       + D.cost_sum[t].toFixed(2) + "   reward" + fmt(D.reward[t], 4) + "   step cost "
       + D.cost[t].toFixed(2) + (terms ? " (" + terms + ")" : "") + "   [" + D.backend + "]";
 }
@@ -416,6 +420,18 @@ def _box_corners(centre: np.ndarray, half: tuple[float, ...], yaw: float) -> np.
   return centre + local @ np.array([[c, s], [-s, c]])
 
 
+def _costly_segments(xy: np.ndarray, cost: np.ndarray) -> np.ndarray:
+  """[N, 2] polyline of the path xy [t, 2] through every step with cost [t] > 0, each from
+  the step before it; runs of such steps are joined, separate runs split by NaN rows."""
+  rows, last = [], -2
+  for s in np.flatnonzero(cost > 0):
+    if s != last + 1:
+      rows += [np.full(2, np.nan), xy[max(s - 1, 0)]]
+    rows.append(xy[s])
+    last = s
+  return np.array(rows[1:]) if rows else np.zeros((0, 2))
+
+
 def _frame_steps(steps: int, every: int | None, max_frames: int) -> list[int]:
   every = every or max(1, math.ceil(steps / max_frames))
   picked = list(range(0, steps, every))
@@ -440,13 +456,13 @@ def replay_gif(replay: Replay, path: str | pathlib.Path, fps: int = 20,
   Returns:
     The path written.
   """
-  import matplotlib
   from matplotlib import patches
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure
   from PIL import Image
 
-  del matplotlib
+  if replay.steps == 0:
+    raise ValueError("replay_gif needs a replay of at least one step")
   dpi = 100
   fig = Figure(figsize=(size / dpi, size / dpi), dpi=dpi, facecolor="#eceae4")
   FigureCanvasAgg(fig)
@@ -489,7 +505,8 @@ def replay_gif(replay: Replay, path: str | pathlib.Path, fps: int = 20,
   xy = replay.robot_xy
   ax.plot(xy[:, 0], xy[:, 1], color=(0, 0, 0, 0.12), lw=0.6)
   path_line, = ax.plot([], [], color=PATH_RGB, lw=1.2)
-  cost_dots, = ax.plot([], [], linestyle="", marker="o", markersize=2.5, color=COST_RGB)
+  cost_line, = ax.plot([], [], color=COST_RGB, lw=2.5, marker="o", markersize=3,
+                       solid_capstyle="round")
   for g in replay.groups:
     if g.kind != "site":
       for i in range(g.xy.shape[1]):
@@ -502,13 +519,12 @@ def replay_gif(replay: Replay, path: str | pathlib.Path, fps: int = 20,
   show_heading = not any(g.pos != (0.0, 0.0) for g in replay.robot_geoms)
   text = fig.text(0.01, 0.965, "", fontsize=7, va="center", family="monospace")
 
-  images = []
+  rgb = []
   for t in _frame_steps(replay.steps, every, max_frames):
     for update in movers:
       update(t)
     path_line.set_data(xy[:t + 1, 0], xy[:t + 1, 1])
-    costly = np.flatnonzero(replay.cost[:t + 1] > 0)
-    cost_dots.set_data(xy[costly, 0], xy[costly, 1])
+    cost_line.set_data(*_costly_segments(xy[:t + 1], replay.cost[:t + 1]).T)
     if show_heading:
       reach = 1.6 * replay.robot_geoms[0].size[0] if replay.robot_geoms else 0.15
       yaw = replay.robot_yaw[t]
@@ -517,8 +533,12 @@ def replay_gif(replay: Replay, path: str | pathlib.Path, fps: int = 20,
     text.set_text(f"{title + '  ' if title else ''}step {t + 1}/{replay.steps}  "
                   f"return {replay.ret[t]:.2f}  cost {replay.cost_sum[t]:.1f}")
     fig.canvas.draw()
-    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
-    images.append(Image.fromarray(rgb).quantize(colors=64, method=Image.Quantize.MEDIANCUT))
+    rgb.append(Image.fromarray(np.array(fig.canvas.buffer_rgba())[..., :3]))
+  # One palette for all frames, no dithering: unchanged pixels stay identical, so Pillow
+  # stores each frame as its difference from the last. The last frame has every colour
+  # (its path holds all the costly steps).
+  palette = rgb[-1].quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+  images = [frame.quantize(palette=palette, dither=Image.Dither.NONE) for frame in rgb]
   path = pathlib.Path(path)
   images[0].save(path, save_all=True, append_images=images[1:], loop=0,
                  duration=max(1, round(1000 / fps)), optimize=False)

@@ -1,7 +1,9 @@
 """Benchmarks (not tests): `python -m experiments.bench {envs,train} [options]`.
 
-  envs   per-env compile time and env steps/s of a jitted, vmapped, scanned random rollout.
-  train  jaxcrl ppo / ppo_lag / ppo_statewise against Brax's ppo.train, side by side.
+  envs      per-env compile time and env steps/s of a jitted, vmapped, scanned random rollout,
+            on one backend or several side by side (--backend planar,mjx).
+  train     jaxcrl ppo / ppo_lag / ppo_statewise against Brax's ppo.train, side by side.
+  fidelity  cost rate and return of scripted policies on each backend, side by side.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 _COMMANDS = {
     "envs": "experiments.bench_envs",
     "train": "experiments.bench_train",
+    "fidelity": "experiments.bench_fidelity",
 }
 
 

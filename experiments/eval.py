@@ -1,5 +1,5 @@
 """Evaluate a run's checkpoint: `python -m experiments.eval RUN [--step N] [--episodes 10]
-[--seed 0] [--render out.html]`.
+[--seed 0] [--render out.html] [--render-3d out3d.html]`.
 
 Runs `--episodes` deterministic episodes (tanh of the policy mean) for every member of the
 run (seeds x cost limits) in one jitted, vmapped scan over the episode's agent steps, and
@@ -7,7 +7,10 @@ prints and writes (RUN/eval/step{N}.json) per cost limit the mean and std over a
 episodes of: return, episode cost, cost rate (cost per env step) and the share of episodes
 whose cost is within the limit. Same checkpoint and --seed -> the same numbers.
 
---render writes a Brax HTML viewer page of one deterministic episode of member 0.
+--render OUT.html writes a self-contained top-down replay page (no network needed) of one
+deterministic episode of member 0, and OUT.gif beside it; navigation envs, any backend.
+--render-3d OUT.html writes Brax's 3-D viewer page of it instead (mjx or Brax physics envs;
+that page loads its scripts from public CDNs).
 """
 
 from __future__ import annotations
@@ -87,24 +90,54 @@ def make_rollout(env: Any, config: Any):
   return rollout
 
 
-def _renderer(env: Any, name: str):
-  """`render(states [T, 1]) -> HTML` for `env`: envs.render.render_html for navigation envs
-  (draws hazards and goal), Brax's viewer for other physics envs; UsageError otherwise."""
+def _renderer(env: Any, name: str, three_d: bool = False):
+  """`write(states [T, 1], out) -> [paths written]` drawing one episode of `env`.
+
+  Default: the self-contained top-down replay (`envs.replay`) of a navigation env, on any
+  backend: the page at `out` and a GIF beside it (suffix .gif). three_d: the Brax 3-D viewer
+  page at `out` (it loads its scripts from public CDNs) of an mjx navigation env or another
+  Brax physics env. UsageError where the env has no such view.
+  """
   import jax
   from envs.navigation import NavigationEnv
+
+  def one(states):
+    return jax.tree.map(lambda x: x[:, 0], states)
+
+  if not three_d:
+    if not isinstance(env, NavigationEnv):
+      how = " (try --render-3d)" if hasattr(env, "sys") else ""
+      raise UsageError(f"--render: env {name!r} has no physics system to draw as a top-down "
+                       f"replay; it needs a navigation env such as PointGoal1{how}")
+
+    def write_replay(states, out):
+      from envs import replay
+      frames = replay.frames(env, one(states))
+      out.write_text(replay.replay_html(frames, title=name))
+      return [out, replay.replay_gif(frames, out.with_suffix(".gif"), title=name)]
+    return write_replay
   if isinstance(env, NavigationEnv):
+    if env.backend != "mjx":
+      raise UsageError(f"--render-3d needs the mjx backend; env {name!r} runs on "
+                       f"{env.backend!r} (--render draws a top-down replay on any backend)")
     from envs.render import render_html
-    return lambda states: render_html(env, jax.tree.map(lambda x: x[:, 0], states))
+
+    def write_nav_3d(states, out):
+      out.write_text(render_html(env, one(states)))
+      return [out]
+    return write_nav_3d
   if hasattr(env, "sys"):
     from brax.io import html
 
-    def render(states):
-      first = jax.tree.map(lambda x: x[:, 0], states)
-      return html.render(env.sys, [jax.tree.map(lambda x, i=i: x[i], first.pipeline_state)
-                                   for i in range(first.obs.shape[0])])
-    return render
-  raise UsageError(f"--render: env {name!r} has no physics system to draw; "
-                   "rendering needs a Brax/MJX physics env such as PointGoal1")
+    def write_3d(states, out):
+      first = one(states)
+      out.write_text(html.render(env.sys, [
+          jax.tree.map(lambda x, i=i: x[i], first.pipeline_state)
+          for i in range(first.obs.shape[0])]))
+      return [out]
+    return write_3d
+  raise UsageError(f"--render-3d: env {name!r} has no physics system to draw; it needs a "
+                   "Brax/MJX physics env such as PointGoal1 on mjx")
 
 
 def _main(argv: list[str]) -> int:
@@ -118,7 +151,11 @@ def _main(argv: list[str]) -> int:
                       help="physics to evaluate on ('planar' or 'mjx' for navigation envs); "
                            "default: the run's own")
   parser.add_argument("--render", type=pathlib.Path, default=None, metavar="OUT.html",
-                      help="also write an HTML viewer page of one episode of member 0")
+                      help="also write a self-contained top-down replay page of one episode "
+                           "of member 0, and OUT.gif beside it (navigation envs, any backend)")
+  parser.add_argument("--render-3d", type=pathlib.Path, default=None, metavar="OUT.html",
+                      help="also write a Brax 3-D viewer page of that episode (mjx or Brax "
+                           "physics envs; the page loads its scripts from public CDNs)")
   args = parser.parse_args(argv)
   if args.episodes < 1:
     raise UsageError(f"--episodes {args.episodes} is invalid; need at least 1")
@@ -132,7 +169,9 @@ def _main(argv: list[str]) -> int:
   from experiments.checkpoint import CheckpointStore
   with usage_errors():
     built = rundir.build(spec, args.backend)
-  render = _renderer(built.env, spec["env"]) if args.render is not None else None
+  writers = [(out, _renderer(built.env, spec["env"], three_d))
+             for out, three_d in ((args.render, False), (args.render_3d, True))
+             if out is not None]
   store = CheckpointStore(ckpt_dir, max_to_keep=None)
   steps = store.steps()
   if not steps:
@@ -177,12 +216,13 @@ def _main(argv: list[str]) -> int:
   out.write_text(json.dumps(report, indent=2) + "\n")
   print(f"wrote {out}")
 
-  if args.render is not None:
+  if writers:
     member0 = jax.tree.map(lambda x: x[0], state)
     states = jax.jit(make_rollout(built.env, built.config))(member0, jax.random.key(args.seed))
-    args.render.parent.mkdir(parents=True, exist_ok=True)
-    args.render.write_text(render(states))
-    print(f"wrote {args.render}")
+    for out, write in writers:
+      out.parent.mkdir(parents=True, exist_ok=True)
+      for path in write(states, out):
+        print(f"wrote {path}")
   return 0
 
 

@@ -5,7 +5,7 @@ observation is computed there; lambda(s) of a trained ppo_statewise state is ave
 `headings` robot yaws (the lidar is egocentric, so lambda depends on the heading).
 
 Needs from the env (`envs.navigation.NavigationEnv` has them): `obs_at(state, xy, yaw)`,
-`extents`, `object_xy(q, objects, name)`, `group(name).size` and `groups`. `supports(env)`
+`extents`, `objects(world_state, info)`, `group(name).size` and `groups`. `supports(env)`
 says whether an env has them.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-_NEEDS = ("obs_at", "extents", "object_xy", "group", "groups")
+_NEEDS = ("obs_at", "extents", "objects", "group", "groups")
 
 
 def supports(env: Any) -> bool:
@@ -46,12 +46,11 @@ def make_compute(env: Any, config: Any, resolution: int = 48, headings: int = 8)
   @jax.jit
   def run(state, key):
     env_state = env.reset(key)
-    q0, objects = env_state.pipeline_state.q, env_state.info["objects"]
     obs = jax.vmap(lambda yaw: jax.vmap(
         lambda xy: env.obs_at(env_state, xy, yaw))(grid))(yaws)  # [H, G, O]
     lam = jax.vmap(lambda o: lam_fn(state, o))(obs).mean(0)  # [G]
-    return lam.reshape(resolution, resolution), {
-        n: env.object_xy(q0, objects, n) for n in names}
+    return lam.reshape(resolution, resolution), env.objects(env_state.pipeline_state,
+                                                            env_state.info)
 
   def compute(state, key) -> dict[str, Any]:
     lam, groups = jax.device_get(run(state, key))

@@ -137,8 +137,8 @@ def _spec_from_args(args, parser: Parser, argv: list[str]) -> dict[str, Any]:
   for d in limits:
     dataclasses.replace(config, cost_limit=float(d)).validate()
   env_name = envs.canonical_name(args.env)
-  kwargs = {} if args.backend is None else {"backend": args.backend}
-  backend = envs.make(env_name, **kwargs).backend
+  backend = args.backend or envs.make(env_name).backend
+  rundir.make_env({"env": env_name, "backend": backend})  # a bad --backend fails here, exit 2
   return {
       "env": env_name, "backend": backend, "seed": args.seed, "seeds": args.seeds,
       "cost_limits": [float(d) for d in limits],

@@ -77,18 +77,25 @@ def config_from_spec(spec: dict[str, Any]) -> Any:
 
 
 def make_env(spec: dict[str, Any], backend: str | None = None) -> Any:
-  """The run's unbatched env on `backend`, else the spec's own backend.
+  """The run's unbatched env on `backend`, else on the spec's own backend.
 
   A spec without 'backend' predates the planar backend: its navigation env ran on mjx.
-  Raises ValueError (naming the accepted ones) for an unknown backend.
+  Raises ValueError (naming the accepted ones) for an unknown backend, or for a backend given
+  to an env that has no choice of physics.
   """
   import envs
   from envs.navigation import NavigationEnv
-  backend = backend or spec.get("backend")
-  if backend is not None:
-    return envs.make(spec["env"], backend=backend)
   env = envs.make(spec["env"])
-  return envs.make(spec["env"], backend="mjx") if isinstance(env, NavigationEnv) else env
+  backend = backend or spec.get("backend")
+  if backend is None:
+    backend = "mjx" if isinstance(env, NavigationEnv) else env.backend
+  if env.backend == backend:
+    return env
+  try:
+    return envs.make(spec["env"], backend=backend)
+  except TypeError as err:
+    raise ValueError(f"backend {backend!r}: env {spec['env']!r} has only its own physics "
+                     f"({env.backend!r})") from err
 
 
 def build(spec: dict[str, Any], backend: str | None = None) -> Built:

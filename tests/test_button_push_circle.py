@@ -1,9 +1,10 @@
 """Button, Push and Circle (Point and Car, levels 0-2): shapes, rollouts and every cost source.
 
-Compiling a physics env takes tens of seconds here, so each compiled env gets ONE function,
-`run(state, actions[T, 2])`, a scan of T steps that returns the final state and each step's
-outputs; cost triggers start it from hand-set states and read step 0. Shapes of all 24 envs
-come from `jax.eval_shape`, which traces but does not compile.
+Each compiled env gets ONE function, `run(state, actions[T, 2])`, a scan of T steps that
+returns the final state and each step's outputs; cost triggers start it from hand-set states
+and read step 0. They run on the default 'planar' backend; the same triggers on 'mjx' (tens of
+seconds of compile each) are in the slow tier. Shapes of all 24 envs on both backends come from
+`jax.eval_shape`, which traces but does not compile.
 """
 
 import functools
@@ -40,9 +41,12 @@ def _cost_keys(name):
   return {f"cost_{k}" for k in COST_KEYS[name.removeprefix("Point").removeprefix("Car")]}
 
 
+BACKENDS = ["planar", pytest.param("mjx", marks=pytest.mark.slow)]
+
+
 @functools.cache
-def _compiled(name):
-  env = envs.make(name)
+def _compiled(name, backend="planar"):
+  env = envs.make(name, backend=backend)
 
   def run(state, actions):
     def one(state, action):
@@ -54,11 +58,18 @@ def _compiled(name):
 
 
 def _place(state, env, xy, yaw=0.0, vel=(0.0, 0.0)):
-  """The state with the robot at rest at xy (yaw, planar velocity vel)."""
-  ps = state.pipeline_state
-  q = ps.q.at[:env.robot.q_size].set(env.robot.init_q(f32(xy), f32(yaw)))
-  qd = jnp.zeros_like(ps.qd).at[:2].set(f32(vel))
-  return state.replace(pipeline_state=ps.replace(q=q, qpos=q, qd=qd, qvel=qd))
+  """The state with the robot at xy (yaw, planar velocity vel)."""
+  return env.place_robot(state, f32(xy), f32(yaw), f32(vel))
+
+
+def _place_objects(state, env, name, xy):
+  """The state with physical group `name` at xy ('mocap' groups: their path anchors)."""
+  ws = env.world.place_objects(state.pipeline_state, name, f32(xy))
+  return state.replace(pipeline_state=ws)
+
+
+def _objects(env, state):
+  return env.objects(state.pipeline_state, state.info)
 
 
 def _with_objects(state, **objects):
@@ -67,9 +78,9 @@ def _with_objects(state, **objects):
   return state.replace(info=info)
 
 
-def _step0(name, state):
+def _step0(name, state, backend="planar"):
   """Step 0's (reward, cost, metrics, obs, info) from `state` with zero actions."""
-  run = _compiled(name)[2]
+  run = _compiled(name, backend)[2]
   _, out = run(state, jnp.zeros((T, 2)))
   return jax.tree.map(lambda x: x[0], out)
 
@@ -81,11 +92,13 @@ def _check_shapes(name, state, batch=()):
   assert {k for k in state.metrics if k.startswith("cost_")} == _cost_keys(name) | {"cost_sum"}
 
 
+@pytest.mark.parametrize("backend", ["planar", "mjx"])
 @pytest.mark.parametrize("name", [f"{r}{t}" for t in POINT_OBS for r in ROBOTS])
-def test_shapes(name):
+def test_shapes(name, backend):
   # Traced, not compiled. The batch axis is checked once below: tracing a vmapped mjx step
   # costs several times more.
-  env = envs.make(name)
+  env = envs.make(name, backend=backend)
+  assert env.backend == backend
   assert env.observation_size == OBS[name] and env.action_size == 2
   assert envs.canonical_name(f"Safety{name}-v0") == name
   assert env.episode_length == (500 if "Circle" in name else 1000)
@@ -108,7 +121,7 @@ def test_bad_level_and_robot():
     envs.button.ButtonEnv("Point", 3)
   with pytest.raises(ValueError, match="'Doggo'"):
     envs.push.PushEnv("Doggo", 1)
-  with pytest.raises(ValueError, match="mocap"):
+  with pytest.raises(ValueError, match="'generalized' is not one of planar, mjx"):
     envs.button.ButtonEnv("Point", 1, backend="generalized")
 
 
@@ -130,7 +143,7 @@ def test_random_rollout_deterministic_and_finite(name):
   state2, (reward2, cost2, metrics2) = rollout(0)
   chex.assert_trees_all_equal((reward, cost, metrics, state.obs), (reward2, cost2, metrics2,
                                                                      state2.obs))
-  chex.assert_tree_all_finite((state.obs, state.pipeline_state.q, reward, metrics))
+  chex.assert_tree_all_finite((state.obs, state.pipeline_state, reward, metrics))
   assert reward.shape == (1000,)
   # The returned cost is the OR of the per-source indicators.
   keys = sorted(_cost_keys(name))
@@ -143,13 +156,10 @@ def test_random_rollout_deterministic_and_finite(name):
 
 
 # --- Button ----------------------------------------------------------------------------------
-def _button_start(seed=0):
+def _button_start(seed=0, backend="planar"):
   """PointButton1 with hazards and gremlins moved far away."""
-  env, reset, _ = _compiled("PointButton1")
-  state = reset(jax.random.key(seed))
-  info = dict(state.info)
-  info["anchors"] = {"gremlins": f32(jnp.full((4, 2), FAR))}
-  state = state.replace(info=info)
+  env, reset, _ = _compiled("PointButton1", backend)
+  state = _place_objects(reset(jax.random.key(seed)), env, "gremlins", jnp.full((4, 2), FAR))
   return env, _with_objects(state, hazards=f32(jnp.full((4, 2), FAR)))
 
 
@@ -161,14 +171,16 @@ def _touch(state, env, target):
   return _place(state, env, target + f32([GAP, 0.0]), yaw=0.0, vel=(-1.0, 0.0))
 
 
-def test_button_wrong_button_costs_and_goal_button_succeeds():
-  env, state = _button_start()
-  buttons = state.info["objects"]["buttons"]
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_button_wrong_button_costs_and_goal_button_succeeds(backend):
+  env, state = _button_start(backend=backend)
+  step0 = functools.partial(_step0, "PointButton1", backend=backend)
+  buttons = _objects(env, state)["buttons"]
   goal = int(state.info["goal_button"])
   np.testing.assert_allclose(state.info["objects"]["goal"][0], buttons[goal])
 
   wrong = (goal + 1) % 4
-  reward, cost, metrics, obs, info = _step0("PointButton1", _touch(state, env, buttons[wrong]))
+  reward, cost, metrics, obs, info = step0(_touch(state, env, buttons[wrong]))
   assert metrics["cost_buttons"] == 1.0 and cost == 1.0 and metrics["goal_met"] == 0.0
   assert metrics["cost_hazards"] == 0.0 and metrics["cost_gremlins"] == 0.0
   assert int(info["goal_button"]) == goal and int(info["timer"]) == 0
@@ -178,13 +190,13 @@ def test_button_wrong_button_costs_and_goal_button_succeeds():
   # (right after the 12 sensor values) reads zero.
   timed = _touch(state, env, buttons[wrong])
   timed = timed.replace(info={**timed.info, "timer": jnp.array(5, jnp.int32)})
-  reward, cost, metrics, obs, info = _step0("PointButton1", timed)
+  reward, cost, metrics, obs, info = step0(timed)
   assert metrics["cost_buttons"] == 0.0 and cost == 0.0 and int(info["timer"]) == 4
   assert jnp.all(obs[12:28] == 0.0)
 
   start = _touch(state, env, buttons[goal])
   start = start.replace(info={**start.info, "last_dist": f32(GAP)})
-  reward, cost, metrics, obs, info = _step0("PointButton1", start)
+  reward, cost, metrics, obs, info = step0(start)
   assert metrics["goal_met"] == 1.0 and cost == 0.0 and metrics["cost_buttons"] == 0.0
   # +1 for the press plus the small approach (d_prev - d).
   assert 1.0 < reward < 1.05
@@ -199,7 +211,7 @@ def test_button_wrong_button_costs_and_goal_button_succeeds():
 
 def test_button_new_goal_is_drawn_among_all_four():
   env, state = _button_start()
-  buttons = state.info["objects"]["buttons"]
+  buttons = _objects(env, state)["buttons"]
   goal = int(state.info["goal_button"])
   start = _touch(state, env, buttons[goal])
   news = []
@@ -211,24 +223,28 @@ def test_button_new_goal_is_drawn_among_all_four():
   assert set(news) == {0, 1, 2, 3}, news
 
 
-def test_button_gremlin_contact_costs():
-  env, state = _button_start()
-  t = state.pipeline_state.time
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_button_gremlin_contact_costs(backend):
+  env, state = _button_start(backend=backend)
+  run = _compiled("PointButton1", backend)[2]
+  t = env.world.time(state.pipeline_state)
   agent = f32([FAR / 2, FAR / 2])
-  # The gremlin circles its anchor: put it 0.22 ahead of the robot at the coming substeps.
+  # The gremlin circles its anchor: put it 0.205 ahead of the robot at the coming substeps.
   anchor = agent + f32([0.205, 0.0]) - 0.35 * jnp.stack([jnp.sin(t), jnp.cos(t)])
-  state = state.replace(info={**state.info, "anchors": {
-      "gremlins": f32(jnp.stack([anchor] + [jnp.full(2, FAR)] * 3))}})
+  state = _place_objects(state, env, "gremlins", jnp.stack([anchor] + [jnp.full(2, FAR)] * 3))
   state = _place(state, env, agent, yaw=jnp.pi, vel=(1.0, 0.0))
-  _, cost, metrics, _, info = _step0("PointButton1", state)
-  assert metrics["cost_gremlins"] == 1.0 and cost == 1.0
-  assert metrics["cost_buttons"] == 0.0 and metrics["cost_hazards"] == 0.0
-  # The lidar sees the moving gremlin where the physics had it.
-  assert jnp.linalg.norm(info["objects"]["gremlins"][0] - agent) < 0.25
+  end, (_, cost, metrics, _, _) = run(state, jnp.zeros((T, 2)))
+  assert metrics["cost_gremlins"][0] == 1.0 and cost[0] == 1.0
+  assert metrics["cost_buttons"][0] == 0.0 and metrics["cost_hazards"][0] == 0.0
+  # The lidar sees the moving gremlin where the physics has it.
+  gremlin = _objects(env, end)["gremlins"][0]
+  np.testing.assert_allclose(gremlin, anchor + 0.35 * jnp.stack(
+      [jnp.sin(env.world.time(end.pipeline_state)), jnp.cos(env.world.time(end.pipeline_state))]),
+      atol=1e-5)
 
   # Same place, no gremlin: silent.
-  state = state.replace(info={**state.info, "anchors": {"gremlins": f32(jnp.full((4, 2), FAR))}})
-  _, cost, metrics, _, _ = _step0("PointButton1", state)
+  state = _place_objects(state, env, "gremlins", jnp.full((4, 2), FAR))
+  _, cost, metrics, _, _ = _step0("PointButton1", state, backend)
   assert cost == 0.0 and metrics["cost_sum"] == 0.0
 
 
@@ -243,27 +259,27 @@ def test_button_hazard_costs():
 
 
 # --- Push ------------------------------------------------------------------------------------
-def test_push_pillar_contact_costs():
-  env, reset, _ = _compiled("PointPush2")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_push_pillar_contact_costs(backend):
+  env, reset, _ = _compiled("PointPush2", backend)
   state = _with_objects(reset(jax.random.key(0)), hazards=f32(jnp.full((4, 2), FAR)))
-  pillar = state.info["objects"]["pillars"][0]
-  box = env.object_xy(state.pipeline_state.q, {}, "push_box")[0]
+  objects = _objects(env, state)
+  pillar, box = objects["pillars"][0], objects["push_box"][0]
   away = (pillar - box) / jnp.linalg.norm(pillar - box)
   yaw = jnp.arctan2(away[1], away[0])
   hit = _place(state, env, pillar + 0.305 * away, yaw=yaw, vel=-1.0 * away)
-  _, cost, metrics, _, _ = _step0("PointPush2", hit)
+  _, cost, metrics, _, _ = _step0("PointPush2", hit, backend)
   assert metrics["cost_pillars"] == 1.0 and cost == 1.0 and metrics["cost_hazards"] == 0.0
 
   clear = _place(state, env, f32([FAR / 2, FAR / 2]), yaw=yaw, vel=-1.0 * away)
-  _, cost, metrics, _, _ = _step0("PointPush2", clear)
+  _, cost, metrics, _, _ = _step0("PointPush2", clear, backend)
   assert cost == 0.0 and metrics["cost_sum"] == 0.0
 
 
 def test_push_reward_follows_box_and_goal():
   env, reset, _ = _compiled("PointPush2")
   state = _with_objects(reset(jax.random.key(3)), hazards=f32(jnp.full((4, 2), FAR)))
-  q = state.pipeline_state.q
-  box = env.object_xy(q, {}, "push_box")[0]
+  box = _objects(env, state)["push_box"][0]
   # Goal 0.25 from the box centre in 3-D (0.2 vs 0.16 in z): a success on the first step.
   goal = box + f32([np.sqrt(0.25 ** 2 - 0.04 ** 2), 0.0])
   state = _with_objects(state, goal=goal[None])
@@ -290,7 +306,7 @@ def test_circle_sigwalls(xy, flag):
 def test_circle_reward_and_lidar():
   env, reset, _ = _compiled("PointCircle2")
   state = reset(jax.random.key(0))
-  assert jnp.all(jnp.abs(state.pipeline_state.q[:2]) <= 0.8)
+  assert jnp.all(jnp.abs(env.agent_pose(state)[0]) <= 0.8)
   np.testing.assert_array_equal(state.info["objects"]["circle"], jnp.zeros((1, 2)))
   # On the circle, moving counter-clockwise at 1 m/s: r = 0.1 (less the damping's slow-down).
   on = _place(state, env, (0.0, -1.5), vel=(1.0, 0.0))

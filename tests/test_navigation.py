@@ -27,9 +27,11 @@ OBS_SIZE = {"PointGoal0": 28, "PointGoal1": 60, "PointGoal2": 60,
             "CarGoal0": 40, "CarGoal1": 72, "CarGoal2": 72}
 
 
+@pytest.mark.parametrize("backend", ["planar", "mjx"])
 @pytest.mark.parametrize("name", NAV)
-def test_shapes_and_dtypes(name):
-  env = envs.make(name)
+def test_shapes_and_dtypes(name, backend):
+  env = envs.make(name, backend=backend)
+  assert env.backend == backend
   assert env.episode_length == 1000 and env.observation_size == OBS_SIZE[name]
   batched = envs.wrap(env, num_envs=4)
   state = jax.eval_shape(batched.reset, jax.random.key(0))
@@ -43,7 +45,7 @@ def test_shapes_and_dtypes(name):
 
 
 def test_bad_arguments():
-  with pytest.raises(ValueError, match="backend"):
+  with pytest.raises(ValueError, match="backend 'nope' is not one of planar, mjx"):
     envs.make("PointGoal1", backend="nope")
   with pytest.raises(ValueError, match="level"):
     envs.goal.GoalEnv("Point", 3)
@@ -71,8 +73,7 @@ def test_same_key_same_result_and_one_trace(point1):
 
 
 def _agent_xy(env, state):
-  pos, _ = env.robot.pose(state.pipeline_state.q[:env.robot.q_size])
-  return pos[:2]
+  return env.agent_pose(state)[0]
 
 
 def test_hazard_cost(point1):
@@ -111,7 +112,7 @@ def test_reward_is_distance_decrease_and_goal_redrawn(point1):
   assert jnp.linalg.norm(goal[0] - xy) >= 0.305 + 0.4
   np.testing.assert_allclose(hit.info["last_dist"], jnp.linalg.norm(goal[0] - xy), atol=1e-3)
   # The observation of the success step already shows the new goal.
-  pos, rot = env.robot.pose(hit.pipeline_state.q[:3])
+  pos, rot = env.world.robot_pose(hit.pipeline_state)
   np.testing.assert_allclose(hit.obs[12:28], lidar.lidar(pos, rot, goal), atol=2e-3)
   del new_xy
 
@@ -134,7 +135,7 @@ def test_lidar_hand_computed():
 def test_layouts_never_overlap():
   env = envs.make("PointGoal2")
   xy = jax.jit(jax.vmap(env.sample_layout))(jax.random.split(jax.random.key(0), 4096))
-  keep = np.asarray(env._keepouts)
+  keep = np.asarray(env.keepouts)
   d = np.linalg.norm(np.asarray(xy)[:, :, None] - np.asarray(xy)[:, None], axis=-1)
   limit = keep[:, None] + keep[None, :]
   off_diag = ~np.eye(len(keep), dtype=bool)
@@ -144,14 +145,15 @@ def test_layouts_never_overlap():
   assert len(np.unique(np.asarray(xy)[:, 0, 0])) > 4000
 
 
-@pytest.mark.parametrize("name", [
-    "PointGoal1",
+@pytest.mark.parametrize("name,backend", [
+    ("PointGoal1", "planar"), ("PointGoal2", "planar"), ("CarGoal1", "planar"),
     # One mjx compile each, 1-3 min on a busy 2-core CPU: kept out of the default run.
-    pytest.param("PointGoal2", marks=pytest.mark.slow),
-    pytest.param("CarGoal1", marks=pytest.mark.slow),
+    pytest.param("PointGoal1", "mjx", marks=pytest.mark.slow),
+    pytest.param("PointGoal2", "mjx", marks=pytest.mark.slow),
+    pytest.param("CarGoal1", "mjx", marks=pytest.mark.slow),
 ])
-def test_random_rollout_finite_and_truncated(name):
-  env = envs.wrap(envs.make(name), num_envs=2)
+def test_random_rollout_finite_and_truncated(name, backend):
+  env = envs.wrap(envs.make(name, backend=backend), num_envs=2)
 
   @jax.jit
   def rollout(key):
@@ -174,8 +176,30 @@ def test_random_rollout_finite_and_truncated(name):
   assert np.all(np.abs(reward) <= 10.0)
 
 
-def test_render_html_shows_hazards_goal_and_vases(point1):
-  env, reset, step = point1
+@pytest.fixture(scope="module")
+def point1_mjx():
+  env = envs.make("PointGoal1", backend="mjx")
+  reset = jax.jit(chex.assert_max_traces(env.reset, n=1))
+  step = jax.jit(chex.assert_max_traces(env.step, n=1))
+  return env, reset, step
+
+
+def test_mjx_one_trace_and_agent_pose(point1_mjx):
+  env, reset, step = point1_mjx
+  state = reset(jax.random.key(3))
+  moved = step(step(state, jnp.array([1.0, 0.0])), jnp.array([1.0, 0.0]))
+  xy, yaw = env.agent_pose(moved)
+  chex.assert_shape((xy, yaw), ((2,), ()))
+  chex.assert_tree_all_finite(_numeric(moved))
+  # Full thrust moves the robot along its heading.
+  heading = jnp.array([jnp.cos(yaw), jnp.sin(yaw)])
+  assert jnp.dot(xy - env.agent_pose(state)[0], heading) > 0
+
+
+def test_render_html_shows_hazards_goal_and_vases(point1_mjx, point1):
+  env, reset, step = point1_mjx
+  with pytest.raises(ValueError, match="mjx"):
+    render_html(point1[0], [point1[1](jax.random.key(5))])
   states = [reset(jax.random.key(5))]
   for _ in range(3):
     states.append(step(states[-1], jnp.array([1.0, 0.5])))
