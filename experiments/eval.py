@@ -168,7 +168,8 @@ def _main(argv: list[str]) -> int:
 
   from experiments.checkpoint import CheckpointStore
   with usage_errors():
-    built = rundir.build(spec, args.backend)
+    own = rundir.build(spec)  # the run's TrainState (its env state too) restores into this
+    built = own if args.backend is None else rundir.build(spec, args.backend)
   writers = [(out, _renderer(built.env, spec["env"], three_d))
              for out, three_d in ((args.render, False), (args.render_3d, True))
              if out is not None]
@@ -181,7 +182,7 @@ def _main(argv: list[str]) -> int:
     raise UsageError(f"--step {step} has no checkpoint; available: "
                      f"{', '.join(map(str, steps))}")
   try:
-    state = store.restore(step, rundir.state_template(built))
+    state = store.restore(step, rundir.state_template(own))
   except ValueError as err:  # e.g. the env's observation size changed since training
     first = str(err).split(". ")[0]
     raise UsageError(f"checkpoint {step} of {str(args.run)!r} does not fit the run's env "
@@ -198,11 +199,12 @@ def _main(argv: list[str]) -> int:
 
   report: dict[str, Any] = {
       "run": str(args.run), "step": step, "episodes_per_member": args.episodes,
-      "seed": args.seed, "deterministic": True, "by_limit": {}, "members": []}
+      "seed": args.seed, "deterministic": True, "backend": built.env.backend,
+      "by_limit": {}, "members": []}
   for j, m in enumerate(members):
     report["members"].append({"seed": m.seed, "cost_limit": m.cost_limit,
                               **{k: float(np.mean(results[k][j])) for k in METRICS}})
-  print(f"{spec['env']} {spec['config']['algo']} checkpoint {step}, "
+  print(f"{spec['env']} ({built.env.backend}) {spec['config']['algo']} checkpoint {step}, "
         f"{args.episodes} deterministic episodes x {spec['seeds']} seeds per limit")
   for d in spec["cost_limits"]:
     rows = [j for j, m in enumerate(members) if m.cost_limit == d]
@@ -211,7 +213,9 @@ def _main(argv: list[str]) -> int:
     report["by_limit"][f"{d:g}"] = stats
     print(f"limit {d:g}: " + ", ".join(
         f"{k} {v['mean']:.4g}±{v['std']:.2g}" for k, v in stats.items()))
-  out = args.run / "eval" / f"step{step}.json"
+  # An eval on another backend than the run's (e.g. --backend mjx) gets its own file.
+  other = "" if built.env.backend == own.env.backend else f"_{built.env.backend}"
+  out = args.run / "eval" / f"step{step}{other}.json"
   out.parent.mkdir(exist_ok=True)
   out.write_text(json.dumps(report, indent=2) + "\n")
   print(f"wrote {out}")

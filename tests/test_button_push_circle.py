@@ -316,3 +316,21 @@ def test_circle_reward_and_lidar():
   assert jnp.isclose(obs[12:].max(), 0.75, atol=0.01)
   back = _place(state, env, (0.0, -1.5), vel=(-1.0, 0.0))
   assert _step0("PointCircle2", back)[0] < -0.09
+
+
+# --- every task, compiled -------------------------------------------------------------------
+@pytest.mark.slow  # 24 compiles, 3-25 s each on 2 cores
+@pytest.mark.parametrize("name", [f"{r}{t}{lvl}" for t in ("Goal", "Button", "Push", "Circle")
+                                  for r in ROBOTS for lvl in (0, 1, 2)])
+def test_every_planar_task_traces_once_and_stays_finite(name):
+  env = envs.make(name)
+  reset = jax.jit(chex.assert_max_traces(env.reset, n=1))
+  step = jax.jit(chex.assert_max_traces(env.step, n=1))
+  state = reset(jax.random.key(0))
+  for i in range(3):
+    state = step(state, jax.random.uniform(jax.random.key(i), (2,), minval=-1, maxval=1))
+  chex.assert_shape(state.obs, (env.observation_size,))
+  chex.assert_shape((state.reward, state.cost, state.done), ((), (), ()))
+  chex.assert_tree_all_finite((state.obs, state.reward, state.cost, state.metrics,
+                               state.pipeline_state))
+  assert env.backend == "planar"

@@ -140,6 +140,9 @@ BAD = {
     "steps below one update": (["--steps", "10"], "num_timesteps=10"),
     "zero seeds": (["--seeds", "0"], "--seeds 0"),
     "bad number": (["--num-envs", "eight"], "eight"),
+    "unknown backend": (["--env", "PointGoal1", "--backend", "bullet"],
+                        "backend 'bullet' is not one of planar, mjx"),
+    "backend of a physics-free env": (["--backend", "planar"], "has only its own physics"),
 }
 
 
@@ -251,7 +254,9 @@ def test_eval_finite_and_reproducible(finished, tmp_path, capsys):
                        ([str(tmp_path / "nope")], "not a jaxcrl run folder"),
                        ([str(work), "--episodes", "0"], "--episodes 0"),
                        ([str(work), "--render", str(tmp_path / "x.html")],
-                        "no physics system to draw")]:
+                        "no physics system to draw"),
+                       ([str(work), "--backend", "mjx"],
+                        "backend 'mjx': env 'ProbeCostlyBandit' has only its own physics")]:
     assert eval_cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and needle in err, err
