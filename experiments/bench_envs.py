@@ -37,7 +37,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 def bench_env(name: str, batch: int, steps: int, seed: int = 0, **kwargs) -> dict[str, float]:
-  """Compiles and times one env; returns {'compile_s', 'run_s', 'steps_per_s'}."""
+  """Compiles and times one env; returns {'compile_s', 'run_s', 'steps_per_s', 'backend'}."""
   env = envs.make(name, **kwargs)
   benv = envs.wrap(env, num_envs=batch)
 
@@ -62,7 +62,8 @@ def bench_env(name: str, batch: int, steps: int, seed: int = 0, **kwargs) -> dic
   run_s = time.perf_counter() - start
   if not bool(jnp.all(jnp.isfinite(state.obs))):
     raise FloatingPointError(f"{name}: non-finite observations after {2 * steps} steps")
-  return {"compile_s": compile_s, "run_s": run_s, "steps_per_s": batch * steps / run_s}
+  return {"compile_s": compile_s, "run_s": run_s, "steps_per_s": batch * steps / run_s,
+          "backend": env.backend}
 
 
 def main(argv: list[str]) -> int:
@@ -93,8 +94,7 @@ def main(argv: list[str]) -> int:
       kwargs = {} if backend is None else {"backend": backend}
       result = bench_env(name, args.batch, args.steps, args.seed, **kwargs)
       rates[backend] = result["steps_per_s"]
-      label = envs.make(name, **kwargs).backend
-      print(f"{name:<24} {label:<8} {result['compile_s']:>10.1f} "
+      print(f"{name:<24} {result['backend']:<8} {result['compile_s']:>10.1f} "
             f"{result['steps_per_s']:>14,.0f}", flush=True)
     if len(backends) > 1:
       first, last = backends[0], backends[-1]

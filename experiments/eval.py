@@ -169,7 +169,7 @@ def _main(argv: list[str]) -> int:
   from experiments.checkpoint import CheckpointStore
   with usage_errors():
     own = rundir.build(spec)  # the run's TrainState (its env state too) restores into this
-    built = own if args.backend is None else rundir.build(spec, args.backend)
+    built = own if args.backend in (None, own.env.backend) else rundir.build(spec, args.backend)
   writers = [(out, _renderer(built.env, spec["env"], three_d))
              for out, three_d in ((args.render, False), (args.render_3d, True))
              if out is not None]

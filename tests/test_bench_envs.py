@@ -14,7 +14,7 @@ def test_safety_gym_ids_are_accepted_before_any_compile(capsys, monkeypatch):
   from experiments import bench_envs
   ran = []
   monkeypatch.setattr(bench_envs, "bench_env", lambda name, *a, **k: ran.append(name) or
-                      {"compile_s": 0.0, "run_s": 1.0, "steps_per_s": 1.0})
+                      {"compile_s": 0.0, "run_s": 1.0, "steps_per_s": 1.0, "backend": "x"})
   assert bench.main(["envs", "--envs", "SafetyHopperVelocity-v1", "--batch", "2"]) == 0
   out = capsys.readouterr().out
   assert ran == ["SafetyHopperVelocity-v1"] and "jax.devices()" in out
