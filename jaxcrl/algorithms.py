@@ -1,23 +1,141 @@
-"""Algorithm name -> (policy loss, multiplier factory). Everything else is shared PPO."""
+"""The registry: algorithm name -> its learner and multiplier. The one list of algorithms.
+
+Every other list (ALGOS, the CLI's --algo choices and --help, the benchmarks' defaults,
+the tests' parametrisations) is derived from ALGORITHMS here. An entry names
+
+  make_learner(nets, config) -> learners.base.Learner, and its family's default config;
+  make_multiplier(obs_size, config, episode_steps) -> multipliers.Multiplier, and its
+    family's default config;
+  wrap_env(env, config) -> env, for algorithms that change the environment (Saute), or
+    None;
+  paper: one line for --help.
+
+  config = make_config("ppo_lag", lagrange_lr=1e-3, num_envs=32)
+"""
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+import dataclasses
+from typing import Any, Callable, NamedTuple
 
-from jaxcrl import losses, multipliers
+from jaxcrl import multipliers
+from jaxcrl.config import TrainConfig
+from jaxcrl.learners import ppo
 
 
 class Algorithm(NamedTuple):
-  """policy_loss(log_prob, old_log_prob, adv_r, adv_c, lam, clip_eps) -> [];
-  make_multiplier(obs_size, config, episode_steps) -> multipliers.Multiplier."""
-
-  policy_loss: Callable
+  make_learner: Callable
+  learner_defaults: Any
   make_multiplier: Callable
+  multiplier_defaults: Any
+  paper: str
+  wrap_env: Callable | None = None
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "ppo": Algorithm(losses.reward_policy_loss, multipliers.make_none),
-    "ppo_lag": Algorithm(losses.penalized_policy_loss, multipliers.make_lagrange),
-    "ppo_pid": Algorithm(losses.penalized_policy_loss, multipliers.make_pid),
-    "ppo_statewise": Algorithm(losses.penalized_policy_loss, multipliers.make_statewise),
+    "ppo": Algorithm(
+        ppo.make_minibatch_learner(ppo.reward_objective), ppo.PPOConfig(),
+        multipliers.make_none, multipliers.NoMultiplierConfig(),
+        "PPO-clip, unconstrained (Schulman et al. 2017)"),
+    "ppo_lag": Algorithm(
+        ppo.make_minibatch_learner(ppo.penalized_objective), ppo.PPOConfig(),
+        multipliers.make_lagrange, multipliers.LagrangeConfig(),
+        "PPO on the Lagrangian, lambda by projected gradient ascent (Ray et al. 2019)"),
+    "ppo_pid": Algorithm(
+        ppo.make_minibatch_learner(ppo.penalized_objective), ppo.PPOConfig(),
+        multipliers.make_pid, multipliers.PIDConfig(),
+        "PPO with a PID Lagrange multiplier (Stooke, Achiam & Abbeel 2020)"),
+    "ppo_statewise": Algorithm(
+        ppo.make_minibatch_learner(ppo.penalized_objective), ppo.PPOConfig(),
+        multipliers.make_statewise, multipliers.StatewiseConfig(),
+        "PPO with a state-wise multiplier network lambda(s) for V_c(s) <= w"),
 }
+ALGOS: tuple[str, ...] = tuple(ALGORITHMS)
+
+
+def get(algo: str) -> Algorithm:
+  """The registry entry of `algo`; ValueError naming the accepted ones if unknown."""
+  if algo not in ALGORITHMS:
+    raise ValueError(f"unknown algo {algo!r}; choose one of: {', '.join(ALGOS)}")
+  return ALGORITHMS[algo]
+
+
+def _field_names(config: Any) -> tuple[str, ...]:
+  return tuple(f.name for f in dataclasses.fields(config))
+
+
+SHARED_SETTINGS: tuple[str, ...] = tuple(
+    n for n in _field_names(TrainConfig) if n not in ("learner", "multiplier"))
+
+
+def family_settings() -> dict[str, tuple[Any, list[str]]]:
+  """Every family setting by name -> (a family config instance holding it with its
+  default, the algorithms that take it), in registry order."""
+  out: dict[str, tuple[Any, list[str]]] = {}
+  for name, algo in ALGORITHMS.items():
+    for defaults in (algo.learner_defaults, algo.multiplier_defaults):
+      for field in _field_names(defaults):
+        out.setdefault(field, (defaults, []))[1].append(name)
+  return out
+
+
+def takers(setting: str) -> list[str]:
+  """The algorithms whose learner or multiplier has `setting`."""
+  return family_settings().get(setting, (None, []))[1]
+
+
+def resolve(config: TrainConfig) -> TrainConfig:
+  """`config` with learner / multiplier None replaced by the algorithm's defaults;
+  ValueError if a given family config is not the algorithm's."""
+  algo = get(config.algo)
+  parts = {}
+  for slot, defaults in (("learner", algo.learner_defaults),
+                         ("multiplier", algo.multiplier_defaults)):
+    given = getattr(config, slot)
+    if given is None:
+      parts[slot] = defaults
+    elif type(given) is not type(defaults):
+      raise ValueError(
+          f"{slot} config {type(given).__name__} does not belong to algo {config.algo!r}, "
+          f"which takes {type(defaults).__name__}; build configs with "
+          f"jaxcrl.make_config({config.algo!r}, ...)")
+  return dataclasses.replace(config, **parts) if parts else config
+
+
+def check(config: TrainConfig) -> None:
+  """ValueError naming the first bad algorithm or family setting and what is accepted."""
+  from jaxcrl.config import check_fields, check_sizes
+  resolved = resolve(config)
+  for family in (resolved.learner, resolved.multiplier):
+    check_fields(family)
+    for field in dataclasses.fields(family):
+      if field.name.endswith("_hidden"):
+        check_sizes(field.name, getattr(family, field.name))
+
+
+def make_config(algo: str = "ppo_lag", **settings) -> TrainConfig:
+  """A validated TrainConfig for `algo`; each setting goes where it lives by name:
+  TrainConfig's shared fields, else the algorithm's learner or multiplier family config.
+
+  A setting the algorithm does not take raises ValueError naming it and the algorithms
+  that take it (e.g. max_kl given to ppo_lag).
+  """
+  entry = get(algo)
+  shared = {k: v for k, v in settings.items() if k in SHARED_SETTINGS}
+  families = {}
+  rest = {k: v for k, v in settings.items() if k not in shared}
+  for slot, defaults in (("learner", entry.learner_defaults),
+                         ("multiplier", entry.multiplier_defaults)):
+    mine = {k: v for k, v in rest.items() if k in _field_names(defaults)}
+    families[slot] = dataclasses.replace(defaults, **mine)
+    rest = {k: v for k, v in rest.items() if k not in mine}
+  for name in rest:
+    if name in ("learner", "multiplier"):
+      raise ValueError(f"give {name} settings by name (e.g. clip_eps=0.1), not as {name}=")
+    who = takers(name)
+    if who:
+      raise ValueError(f"{name} is a setting of {', '.join(who)}, not of {algo}")
+    known = sorted(SHARED_SETTINGS + tuple(family_settings()))
+    raise ValueError(f"unknown setting {name!r}; known: {', '.join(known)}")
+  shared.pop("algo", None)
+  return TrainConfig(algo=algo, **shared, **families).validate()

@@ -5,8 +5,9 @@
   lam = m.value(mstate, obs[N, O], config)            # [] (scalar, PID) or [N] (state-wise)
   mstate, metrics = m.update(mstate, batch, key, config)
 
-`config` is the (possibly traced) TrainConfig carried in TrainState; static fields are read
-from the config given to the factory. The state lives in TrainState, so it is checkpointed,
+`config` is the (possibly traced) TrainConfig carried in TrainState; a multiplier reads its
+own family's settings from `config.multiplier` (NoMultiplierConfig, LagrangeConfig,
+PIDConfig, StatewiseConfig below) and static fields from the config given to the factory. The state lives in TrainState, so it is checkpointed,
 vmapped and resumed with everything else; J_c comes from the rollout batch.
 """
 
@@ -20,7 +21,83 @@ import optax
 from flax import struct
 
 from jaxcrl import networks
-from jaxcrl.config import TrainConfig
+from jaxcrl.learners.base import make_optimizer
+from jaxcrl.config import TrainConfig, static
+
+
+@struct.dataclass
+class NoMultiplierConfig:
+  """Algorithms without a multiplier (lambda = 0): no settings."""
+
+  CHECKS = {}
+
+
+@struct.dataclass
+class LagrangeConfig:
+  """Scalar Lagrange multiplier (ppo_lag and the other Lagrangian algorithms).
+
+  lambda_init: lambda at the start (>= 0).
+  lambda_max: upper bound of lambda (>= 0). Every lambda is in reward per unit of cost
+    (see losses.penalized_advantage); on PointGoal1 ppo_lag's lambda settled at about 0.5.
+  lagrange_lr: beta in lam <- clip(lam + beta (J_c - d), 0, lambda_max) (>= 0); the
+    default is the rate measured on PointGoal1 (docs).
+  """
+
+  lambda_init: float = 0.0
+  lambda_max: float = 100.0
+  lagrange_lr: float = 5e-5
+
+  CHECKS = {"lambda_init": (">= 0", lambda v: v >= 0), "lambda_max": (">= 0", lambda v: v >= 0),
+            "lagrange_lr": (">= 0", lambda v: v >= 0)}
+
+
+@struct.dataclass
+class PIDConfig:
+  """PID Lagrangian (ppo_pid).
+
+  lambda_init, lambda_max: lambda at the start and its upper bound (>= 0).
+  pid_kp, pid_ki, pid_kd: proportional, integral and derivative gains (the earlier gains
+    rescaled to lambda's reward-per-cost units; not yet measured on PointGoal1).
+  pid_alpha_p, pid_alpha_d: EMA factors of the P and D terms, in [0, 1).
+  pid_delay: updates between the derivative's two cost samples (static).
+  """
+
+  lambda_init: float = 0.0
+  lambda_max: float = 100.0
+  pid_kp: float = 5e-3
+  pid_ki: float = 5e-5
+  pid_kd: float = 5e-4
+  pid_alpha_p: float = 0.95
+  pid_alpha_d: float = 0.95
+  pid_delay: int = static(10)
+
+  CHECKS = {"lambda_init": (">= 0", lambda v: v >= 0), "lambda_max": (">= 0", lambda v: v >= 0),
+            "pid_alpha_p": ("in [0, 1)", lambda v: 0 <= v < 1),
+            "pid_alpha_d": ("in [0, 1)", lambda v: 0 <= v < 1),
+            "pid_delay": ("a positive integer", lambda v: v >= 1 and float(v).is_integer())}
+
+
+@struct.dataclass
+class StatewiseConfig:
+  """State-wise multiplier lambda_phi(s) (ppo_statewise).
+
+  statewise_lr: Adam learning rate of the lambda(s) net, one ascent step per update (>= 0).
+  statewise_lambda_init: lambda(s) in every state at initialisation (> 0: softplus head).
+  lambda_max: upper bound of lambda(s) (>= 0).
+  statewise_threshold: w in V_c(s) <= w; NaN or negative -> w = d / T / (1 - cost_gamma)
+    with T = episode_length / action_repeat agent steps.
+  multiplier_hidden: hidden sizes of the lambda(s) MLP (static).
+  """
+
+  statewise_lr: float = 3e-4
+  statewise_lambda_init: float = 0.01
+  lambda_max: float = 100.0
+  statewise_threshold: float = float("nan")
+  multiplier_hidden: tuple = static((64, 64))
+
+  CHECKS = {"statewise_lr": (">= 0", lambda v: v >= 0),
+            "statewise_lambda_init": ("> 0", lambda v: v > 0),
+            "lambda_max": (">= 0", lambda v: v >= 0)}
 
 
 class MultiplierBatch(NamedTuple):
@@ -43,18 +120,14 @@ class Multiplier(NamedTuple):
   update: Callable[..., tuple[Any, dict]]
 
 
-def make_optimizer(learning_rate, max_grad_norm) -> optax.GradientTransformation:
-  """The optimizer of every parameter group (learning rates may be traced)."""
-  return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
-
-
 def statewise_threshold(config: TrainConfig, episode_steps: int) -> jax.Array:
-  """w: config.statewise_threshold, or d / T / (1 - cost_gamma) when it is NaN or < 0.
+  """w: config.multiplier.statewise_threshold (state-wise algorithms only), or
+  d / T / (1 - cost_gamma) when it is NaN or < 0 or the algorithm has no such setting.
 
   d / T is the per-step cost budget (T agent steps per episode); 1 / (1 - cost_gamma)
   turns a constant per-step rate into the discounted cost-to-go V_c(s) it produces.
   """
-  given = jnp.asarray(config.statewise_threshold, jnp.float32)
+  given = jnp.asarray(getattr(config.multiplier, "statewise_threshold", jnp.nan), jnp.float32)
   derived = config.cost_limit / episode_steps / (1.0 - config.cost_gamma)
   return jnp.where(jnp.isnan(given) | (given < 0), derived, given)
 
@@ -71,7 +144,7 @@ class LagrangeState:
 
 
 def make_none(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
-  """Unconstrained PPO: lambda is always 0."""
+  """No multiplier (ppo, trpo, cpo, ...): lambda is always 0."""
   del obs_size, config, episode_steps
 
   def init(key, config):
@@ -91,12 +164,12 @@ def make_lagrange(obs_size: int, config: TrainConfig, episode_steps: int) -> Mul
 
   def init(key, config):
     del key
-    return LagrangeState(lam=jnp.asarray(config.lambda_init, jnp.float32))
+    return LagrangeState(lam=jnp.asarray(config.multiplier.lambda_init, jnp.float32))
 
   def update(mstate, batch, key, config):
     del key
     excess = batch.episode_cost - config.cost_limit
-    lam = jnp.clip(mstate.lam + config.lagrange_lr * excess, 0.0, config.lambda_max)
+    lam = jnp.clip(mstate.lam + config.multiplier.lagrange_lr * excess, 0.0, config.multiplier.lambda_max)
     return LagrangeState(lam=lam), {"loss/multiplier": -mstate.lam * excess}
 
   return Multiplier(init, scalar_value, update)
@@ -127,25 +200,25 @@ def make_pid(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipli
   The delay buffer starts at zeros, as OmniSafe's deque starts at [0].
   """
   del obs_size, episode_steps
-  delay = config.pid_delay
+  delay = config.multiplier.pid_delay
 
   def init(key, config):
     del key
     zero = jnp.zeros((), jnp.float32)
-    return PIDState(lam=jnp.asarray(config.lambda_init, jnp.float32), integral=zero,
+    return PIDState(lam=jnp.asarray(config.multiplier.lambda_init, jnp.float32), integral=zero,
                     p_ema=zero, d_ema=zero, d_history=jnp.zeros((delay,), jnp.float32),
                     index=jnp.zeros((), jnp.int32))
 
   def update(mstate, batch, key, config):
     del key
     delta = batch.episode_cost - config.cost_limit
-    integral = jnp.maximum(0.0, mstate.integral + config.pid_ki * delta)
-    p_ema = config.pid_alpha_p * mstate.p_ema + (1.0 - config.pid_alpha_p) * delta
-    d_ema = (config.pid_alpha_d * mstate.d_ema
-             + (1.0 - config.pid_alpha_d) * batch.episode_cost)
+    integral = jnp.maximum(0.0, mstate.integral + config.multiplier.pid_ki * delta)
+    p_ema = config.multiplier.pid_alpha_p * mstate.p_ema + (1.0 - config.multiplier.pid_alpha_p) * delta
+    d_ema = (config.multiplier.pid_alpha_d * mstate.d_ema
+             + (1.0 - config.multiplier.pid_alpha_d) * batch.episode_cost)
     derivative = jnp.maximum(0.0, d_ema - mstate.d_history[mstate.index])
-    lam = jnp.clip(config.pid_kp * p_ema + integral + config.pid_kd * derivative,
-                   0.0, config.lambda_max)
+    lam = jnp.clip(config.multiplier.pid_kp * p_ema + integral + config.multiplier.pid_kd * derivative,
+                   0.0, config.multiplier.lambda_max)
     new = PIDState(lam=lam, integral=integral, p_ema=p_ema, d_ema=d_ema,
                    d_history=mstate.d_history.at[mstate.index].set(d_ema),
                    index=(mstate.index + 1) % delay)
@@ -176,17 +249,18 @@ def make_statewise(obs_size: int, config: TrainConfig, episode_steps: int) -> Mu
   satisfied one still pulls lambda down, so the bound never traps the net.
   value: min(lambda_phi(s), lambda_max) [N], stop-gradiented by the trainer.
   """
-  net = networks.make_multiplier(obs_size, config.multiplier_hidden, config.activation)
+  net = networks.make_multiplier(obs_size, config.multiplier.multiplier_hidden,
+                                 config.activation)
 
   def optimizer(config):
-    return make_optimizer(config.statewise_lr, config.max_grad_norm)
+    return make_optimizer(config.multiplier.statewise_lr, config.max_grad_norm)
 
   def init(key, config):
-    params = net.init(key, config.statewise_lambda_init)
+    params = net.init(key, config.multiplier.statewise_lambda_init)
     return StatewiseState(params=params, opt_state=optimizer(config).init(params))
 
   def value(mstate, obs, config):
-    return jnp.minimum(net.apply(mstate.params, obs), config.lambda_max)
+    return jnp.minimum(net.apply(mstate.params, obs), config.multiplier.lambda_max)
 
   def update(mstate, batch, key, config):
     del key
@@ -195,7 +269,7 @@ def make_statewise(obs_size: int, config: TrainConfig, episode_steps: int) -> Mu
 
     def loss_fn(params):
       lam = net.apply(params, batch.obs)
-      active = (lam >= config.lambda_max) & (excess > 0)
+      active = (lam >= config.multiplier.lambda_max) & (excess > 0)
       return -jnp.mean(lam * jnp.where(active, 0.0, excess))  # minimised: lambda ascends
 
     loss, grads = jax.value_and_grad(loss_fn)(mstate.params)

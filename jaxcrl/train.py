@@ -2,7 +2,7 @@
 
   init, update = jaxcrl.make_init_update(env, config)
   state = init(jax.random.key(0))
-  state, metrics = jax.jit(update)(state)       # one rollout + multiplier + PPO epochs
+  state, metrics = jax.jit(update)(state)  # rollout -> advantages -> multiplier -> learner
 
   train = jaxcrl.make_train(env, config)
   state, metrics = jax.jit(train)(key)          # metrics: dict of [num_updates]
@@ -20,7 +20,7 @@ the envs of its own addressable shards.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,11 +29,11 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import envs as jenvs
-from jaxcrl import losses, multipliers, networks, normalize
-from jaxcrl.algorithms import ALGORITHMS
+from jaxcrl import algorithms, losses, multipliers, networks, normalize
 from jaxcrl.config import TrainConfig, static_fields
+from jaxcrl.learners import base
 from jaxcrl.returns import compute_gae
-from jaxcrl.types import Transition
+from jaxcrl.types import PolicyExtras, Transition
 
 # Per-update metrics, each [] float32:
 #   episode/return, episode/cost: means over episodes completed in this batch (the last
@@ -43,10 +43,10 @@ from jaxcrl.types import Transition
 #     (the cost GAE lambda-return, bootstrapped at unroll ends) exceeds w;
 #     constraint/threshold: w.
 #   lambda/*: the multiplier each sample was penalised with (mean, max, quantiles).
-#   loss/*, policy/kl (k3 estimator), policy/entropy (pre-tanh Gaussian): means over the
-#     minibatch steps taken; policy/sgd_steps: steps taken (num_epochs * num_minibatches
-#     unless target_kl stopped the update early); loss/multiplier: the multiplier's own
-#     objective.
+#   loss/*, policy/kl, policy/entropy (pre-tanh Gaussian), policy/sgd_steps: the
+#     learner's (learners.base.LEARNER_METRIC_KEYS; for the minibatch learners, means over
+#     the minibatch steps taken, and the steps taken); loss/multiplier: the multiplier's
+#     own objective. A learner may add keys of its own (`extra_metric_keys`).
 #   train/env_steps: env steps so far, counting action repeats.
 METRIC_KEYS = (
     "episode/return", "episode/cost", "episode/cost_rate", "episode/count",
@@ -61,23 +61,20 @@ METRIC_KEYS = (
 class TrainState:
   """Everything needed to resume bit-exactly (and to vmap over seeds and configs).
 
-  multiplier: the algorithm's multiplier state (LagrangeState, PIDState or
-    StatewiseState with the lambda(s) net's params and optimizer state).
+  learner: the learner's state (learners.base.ActorCriticState: policy and critics with
+    their optimizer states).
+  multiplier: the multiplier's state (LagrangeState, PIDState or StatewiseState with the
+    lambda(s) net's params and optimizer state).
   env_state: the batched env state, leaves [B, ...].
   key: typed PRNG key. update_step: [] int32, updates done (env steps so far are
     update_step * num_envs * unroll_length * action_repeat; the train/env_steps metric
     is that product in float32, so it never wraps).
   last_episode_return, last_episode_cost: [] the latest batch means, carried so the
     metrics stay finite in updates where no episode completed.
-  config: the TrainConfig whose traced leaves this run uses.
+  config: the TrainConfig (family configs resolved) whose traced leaves this run uses.
   """
 
-  policy_params: Any
-  value_params: Any
-  cost_value_params: Any
-  policy_opt_state: Any
-  value_opt_state: Any
-  cost_value_opt_state: Any
+  learner: Any
   multiplier: Any
   normalizer: normalize.NormalizerState
   env_state: Any
@@ -89,18 +86,23 @@ class TrainState:
 
 
 class _Parts(struct.PyTreeNode):
-  """What make_* share: wrapped env, networks, multiplier, sizes (all static)."""
+  """What make_* share: the env, learner, multiplier and sizes (all static)."""
 
   env: Any = struct.field(pytree_node=False)
-  policy: networks.Network = struct.field(pytree_node=False)
-  value: networks.Network = struct.field(pytree_node=False)
+  wrap_env: Callable = struct.field(pytree_node=False)
+  learner: base.Learner = struct.field(pytree_node=False)
   multiplier: multipliers.Multiplier = struct.field(pytree_node=False)
-  policy_loss: Callable = struct.field(pytree_node=False)
   obs_size: int = struct.field(pytree_node=False)
   action_size: int = struct.field(pytree_node=False)
   episode_length: int = struct.field(pytree_node=False)
   episode_steps: int = struct.field(pytree_node=False)
   shard: Callable = struct.field(pytree_node=False)
+
+  def batched_env(self, config: TrainConfig) -> Any:
+    """The batched, auto-resetting env under `config` (traced leaves allowed: an
+    algorithm's env wrapper, e.g. Saute's, may read the cost limit)."""
+    return jenvs.wrap(self.wrap_env(self.env, config), config.num_envs, self.episode_length,
+                      config.action_repeat)
 
 
 def _as_typed_key(key: jax.Array) -> jax.Array:
@@ -123,35 +125,46 @@ def _make_shard(num_envs: int) -> Callable[[Any], Any]:
       lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
 
 
-def _make_parts(env: Env, config: TrainConfig) -> _Parts:
-  config.validate()
+def _no_wrap(env, config):
+  del config
+  return env
+
+
+def _make_parts(env: Env, config: TrainConfig) -> tuple[_Parts, TrainConfig]:
+  """-> (parts, config with its family configs resolved)."""
+  config = algorithms.resolve(config.validate())
   episode_length = config.episode_length or getattr(env, "episode_length", 1000)
-  obs_size = env.observation_size
+  algo = algorithms.get(config.algo)
+  wrap_env = algo.wrap_env or _no_wrap
+  obs_size = wrap_env(env, config).observation_size
   if not isinstance(obs_size, int):
     raise ValueError(f"observation_size must be an int (flat observations), got {obs_size!r}")
-  algo = ALGORITHMS[config.algo]
-  episode_steps = max(episode_length // config.action_repeat, 1)
-  return _Parts(
-      env=jenvs.wrap(env, config.num_envs, episode_length, config.action_repeat),
+  nets = base.Nets(
       policy=networks.make_policy(obs_size, env.action_size, config.policy_hidden,
                                   config.activation),
-      value=networks.make_value(obs_size, config.value_hidden, config.activation),
+      value=networks.make_value(obs_size, config.value_hidden, config.activation))
+  episode_steps = max(episode_length // config.action_repeat, 1)
+  parts = _Parts(
+      env=env,
+      wrap_env=wrap_env,
+      learner=algo.make_learner(nets, config),
       multiplier=algo.make_multiplier(obs_size, config, episode_steps),
-      policy_loss=algo.policy_loss,
       obs_size=obs_size,
       action_size=env.action_size,
       episode_length=episode_length,
       episode_steps=episode_steps,
       shard=_make_shard(config.num_envs),
   )
+  return parts, config
 
 
-def _check_config(config: TrainConfig | None, base: TrainConfig) -> TrainConfig:
+def _check_config(config: TrainConfig | None, base_config: TrainConfig) -> TrainConfig:
   if config is None:
-    config = base
+    config = base_config
   else:
-    ours, theirs = static_fields(base), static_fields(config)
-    diff = sorted(k for k in ours if ours[k] != theirs[k])
+    config = algorithms.resolve(config)
+    ours, theirs = static_fields(base_config), static_fields(config)
+    diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
     if diff:
       raise ValueError(f"config differs in static field(s) {diff} from the config given "
                        "to make_*; build a new init/update for those")
@@ -159,41 +172,77 @@ def _check_config(config: TrainConfig | None, base: TrainConfig) -> TrainConfig:
   return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), config)
 
 
+def rollout(parts: _Parts, env: Any, learner_state: Any, normalizer, env_state, key,
+            config: TrainConfig) -> tuple[Any, Transition]:
+  """One unroll of config.unroll_length agent steps of the batched `env` with the
+  learner's policy: -> (env_state, Transition [T, B])."""
+
+  def step(env_state, key_t):
+    obs = env_state.obs
+    loc, scale = parts.learner.policy(
+        learner_state, normalize.apply(normalizer, obs, config.normalize_observations))
+    action = loc + scale * jax.random.normal(key_t, loc.shape)
+    nstate = parts.shard(env.step(env_state, jnp.tanh(action)))
+    truncation = nstate.info["truncation"]
+    transition = Transition(
+        obs=obs, action=action, reward=nstate.reward, cost=nstate.cost,
+        done=nstate.done * (1.0 - truncation), truncation=truncation,
+        final_obs=nstate.info["final_obs"],
+        log_prob=losses.gaussian_log_prob(action, loc, scale),
+        episode_return=nstate.info["episode_return"],
+        episode_cost=nstate.info["episode_cost"],
+        extras=PolicyExtras(loc=loc, scale=scale))
+    return nstate, transition
+
+  return jax.lax.scan(step, env_state, jax.random.split(key, config.unroll_length))
+
+
+class Advantages(NamedTuple):
+  """adv_r, adv_c, target_r, target_c: [T, B] GAE advantages and lambda-returns."""
+
+  adv_r: jax.Array
+  adv_c: jax.Array
+  target_r: jax.Array
+  target_c: jax.Array
+
+
+def compute_advantages(parts: _Parts, learner_state: Any, data: Transition, nobs: jax.Array,
+                       nfinal: jax.Array, config: TrainConfig) -> Advantages:
+  """GAE of reward and cost with the learner's two critics: nobs, nfinal [T, B, O]."""
+  values, cost_values = parts.learner.values(learner_state, nobs)
+  next_values, next_cost_values = parts.learner.values(learner_state, nfinal)
+  adv_r, target_r = compute_gae(data.reward, values, next_values, data.done,
+                                data.truncation, config.gamma, config.gae_lambda)
+  adv_c, target_c = compute_gae(data.cost, cost_values, next_cost_values, data.done,
+                                data.truncation, config.cost_gamma, config.gae_lambda)
+  return Advantages(adv_r, adv_c, target_r, target_c)
+
+
 def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]:
   """Builds `init(key, config=None) -> TrainState` and `update(state) -> (state, metrics)`.
 
   `env` is an unbatched Brax-API env returning `envs.base.State`; it is wrapped here with
-  `envs.wrap(env, num_envs, episode_length, action_repeat)`. `config` fixes the static
-  fields; `init(key, config)` may pass another config with the same static fields (its
-  traced leaves may be batched under vmap). `metrics` is a flat dict of [] float32 with
-  the keys in METRIC_KEYS.
+  the algorithm's env wrapper (if any) and `envs.wrap(env, num_envs, episode_length,
+  action_repeat)`. `config` fixes the static fields; `init(key, config)` may pass another
+  config with the same static fields (its traced leaves may be batched under vmap).
+  `metrics` is a flat dict of [] float32 with the keys in METRIC_KEYS plus the learner's
+  `extra_metric_keys`.
   """
-  parts = _make_parts(env, config)
-  p, c = parts, config
-  batch = c.batch_size
-  minibatch = batch // c.num_minibatches
-  steps_per_update = batch * c.action_repeat
+  p, static = _make_parts(env, config)
+  batch = static.batch_size
+  steps_per_update = batch * static.action_repeat
+  normalizing = static.normalize_observations
 
   def init(key: jax.Array, config: TrainConfig | None = None) -> TrainState:
-    cfg = _check_config(config, c)
+    cfg = _check_config(config, static)
     key = _as_typed_key(key)
-    key, k_pol, k_val, k_cval, k_mult, k_env = jax.random.split(key, 6)
-    policy_params = p.policy.init(k_pol)
-    value_params = p.value.init(k_val)
-    cost_value_params = p.value.init(k_cval)
-    pol_opt = multipliers.make_optimizer(cfg.policy_lr, cfg.max_grad_norm)
-    val_opt = multipliers.make_optimizer(cfg.value_lr, cfg.max_grad_norm)
+    key, k_learner, k_mult, k_env = jax.random.split(key, 4)
     zero = jnp.zeros((), jnp.float32)
     return TrainState(
-        policy_params=policy_params,
-        value_params=value_params,
-        cost_value_params=cost_value_params,
-        policy_opt_state=pol_opt.init(policy_params),
-        value_opt_state=val_opt.init(value_params),
-        cost_value_opt_state=val_opt.init(cost_value_params),
+        learner=p.learner.init(k_learner, cfg),
         multiplier=p.multiplier.init(k_mult, cfg),
         normalizer=normalize.init(p.obs_size),
-        env_state=p.shard(p.env.reset(k_env)),
+        env_state=p.shard(p.batched_env(cfg).reset(k_env)),
         key=key,
         update_step=jnp.zeros((), jnp.int32),
         last_episode_return=zero,
@@ -201,51 +250,22 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         config=cfg,
     )
 
-  def rollout(policy_params, normalizer, env_state, key):
-    """One unroll of unroll_length agent steps: -> (env_state, Transition [T, B])."""
-
-    def step(env_state, key_t):
-      obs = env_state.obs
-      loc, scale = p.policy.apply(
-          policy_params, normalize.apply(normalizer, obs, c.normalize_observations))
-      action = loc + scale * jax.random.normal(key_t, loc.shape)
-      nstate = p.shard(p.env.step(env_state, jnp.tanh(action)))
-      truncation = nstate.info["truncation"]
-      transition = Transition(
-          obs=obs, action=action, reward=nstate.reward, cost=nstate.cost,
-          done=nstate.done * (1.0 - truncation), truncation=truncation,
-          final_obs=nstate.info["final_obs"],
-          log_prob=losses.gaussian_log_prob(action, loc, scale),
-          episode_return=nstate.info["episode_return"],
-          episode_cost=nstate.info["episode_cost"])
-      return nstate, transition
-
-    return jax.lax.scan(step, env_state, jax.random.split(key, c.unroll_length))
-
   def update(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
-    """Rollout -> GAE (reward, cost) -> multiplier update -> PPO epochs whose policy
-    loss uses the UPDATED multiplier, stop-gradiented per sample -> normaliser update."""
+    """Rollout -> GAE (reward, cost) -> multiplier update -> learner update with the
+    UPDATED multiplier, stop-gradiented per sample -> normaliser update."""
     cfg = state.config
-    key, k_roll, k_mult, k_sgd = jax.random.split(state.key, 4)
-    env_state, data = rollout(state.policy_params, state.normalizer, state.env_state,
-                              k_roll)
-    # The whole update sees observations normalised as the rollout saw them, so PPO's
+    key, k_roll, k_mult, k_learn = jax.random.split(state.key, 4)
+    env_state, data = rollout(p, p.batched_env(cfg), state.learner, state.normalizer,
+                              state.env_state, k_roll, static)
+    # The whole update sees observations normalised as the rollout saw them, so importance
     # ratios compare the same inputs; the statistics then absorb this batch for the next
     # rollout. (Updating them first, as Brax does, skews the first updates' ratios.)
-    nobs = normalize.apply(state.normalizer, data.obs, c.normalize_observations)
-    nfinal = normalize.apply(state.normalizer, data.final_obs, c.normalize_observations)
+    nobs = normalize.apply(state.normalizer, data.obs, normalizing)
+    nfinal = normalize.apply(state.normalizer, data.final_obs, normalizing)
     normalizer = state.normalizer
-    if c.normalize_observations:
+    if normalizing:
       normalizer = normalize.update(normalizer, data.obs)
-
-    values = p.value.apply(state.value_params, nobs)
-    next_values = p.value.apply(state.value_params, nfinal)
-    cost_values = p.value.apply(state.cost_value_params, nobs)
-    next_cost_values = p.value.apply(state.cost_value_params, nfinal)
-    adv_r, target_r = compute_gae(data.reward, values, next_values, data.done,
-                                  data.truncation, cfg.gamma, cfg.gae_lambda)
-    adv_c, target_c = compute_gae(data.cost, cost_values, next_cost_values, data.done,
-                                  data.truncation, cfg.cost_gamma, cfg.gae_lambda)
+    adv = compute_advantages(p, state.learner, data, nobs, nfinal, cfg)
 
     ended = jnp.maximum(data.done, data.truncation)
     count = ended.sum()
@@ -254,70 +274,24 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
     ep_return = jnp.where(some, (ended * data.episode_return).sum() / safe_count,
                           state.last_episode_return)
     ep_cost_batch = (ended * data.episode_cost).sum() / safe_count
-    cost_rate = data.cost.mean() / c.action_repeat
+    cost_rate = data.cost.mean() / static.action_repeat
     cost_estimate = jnp.where(some, ep_cost_batch, cost_rate * p.episode_length)
     ep_cost = jnp.where(some, ep_cost_batch, state.last_episode_cost)
 
     flat = lambda x: x.reshape((batch,) + x.shape[2:])
     mbatch = multipliers.MultiplierBatch(
-        episode_cost=cost_estimate, obs=flat(nobs), cost_target=flat(target_c))
+        episode_cost=cost_estimate, obs=flat(nobs), cost_target=flat(adv.target_c))
     mstate, mmetrics = p.multiplier.update(state.multiplier, mbatch, k_mult, cfg)
     lam = jax.lax.stop_gradient(
         jnp.broadcast_to(p.multiplier.value(mstate, mbatch.obs, cfg), (batch,)))
 
-    samples = {
-        "obs": flat(nobs), "action": flat(data.action), "log_prob": flat(data.log_prob),
-        "adv_r": flat(adv_r), "adv_c": flat(adv_c), "target_r": flat(target_r),
-        "target_c": flat(target_c), "lam": lam,
-    }
-    pol_opt = multipliers.make_optimizer(cfg.policy_lr, cfg.max_grad_norm)
-    val_opt = multipliers.make_optimizer(cfg.value_lr, cfg.max_grad_norm)
-
-    def loss_fn(params, mb):
-      loc, scale = p.policy.apply(params["policy"], mb["obs"])
-      log_prob = losses.gaussian_log_prob(mb["action"], loc, scale)
-      entropy = losses.gaussian_entropy(scale).mean()
-      policy_loss = p.policy_loss(log_prob, mb["log_prob"], mb["adv_r"], mb["adv_c"],
-                                  mb["lam"], cfg.clip_eps)
-      value_loss = losses.value_loss(p.value.apply(params["value"], mb["obs"]),
-                                     mb["target_r"])
-      cost_value_loss = losses.value_loss(p.value.apply(params["cost_value"], mb["obs"]),
-                                          mb["target_c"])
-      log_ratio = log_prob - mb["log_prob"]
-      kl = jnp.mean(jnp.expm1(log_ratio) - log_ratio)  # k3 estimator of KL(old || new)
-      total = policy_loss - cfg.entropy_coef * entropy + value_loss + cost_value_loss
-      return total, (policy_loss, value_loss, cost_value_loss, kl, entropy)
-
-    def sgd_step(carry, mb):
-      params, opt_states, stopped = carry
-      grads, aux = jax.grad(loss_fn, has_aux=True)(params, mb)
-      # target_kl > 0: skip this step and all later ones once the KL before a step is
-      # too large.
-      stopped = stopped | ((cfg.target_kl > 0) & (aux[3] > cfg.target_kl))
-      new_params, new_opt = {}, {}
-      for name, opt in (("policy", pol_opt), ("value", val_opt), ("cost_value", val_opt)):
-        upd, new_opt[name] = opt.update(grads[name], opt_states[name], params[name])
-        new_params[name] = jax.tree.map(jnp.add, params[name], upd)
-      keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(stopped, o, n), new, old)
-      taken = 1.0 - stopped.astype(jnp.float32)
-      return (keep(new_params, params), keep(new_opt, opt_states), stopped), (aux, taken)
-
-    def epoch(carry, key_e):
-      perm = jax.random.permutation(key_e, batch)
-      mbs = jax.tree.map(
-          lambda x: x[perm].reshape((c.num_minibatches, minibatch) + x.shape[1:]), samples)
-      return jax.lax.scan(sgd_step, carry, mbs)
-
-    params = {"policy": state.policy_params, "value": state.value_params,
-              "cost_value": state.cost_value_params}
-    opt_states = {"policy": state.policy_opt_state, "value": state.value_opt_state,
-                  "cost_value": state.cost_value_opt_state}
-    (params, opt_states, _), (aux, taken) = jax.lax.scan(
-        epoch, (params, opt_states, jnp.zeros((), bool)),
-        jax.random.split(k_sgd, c.num_epochs))
-    # Means over the minibatch steps taken (the first step is always taken: its KL is 0).
-    policy_loss, value_loss, cost_value_loss, kl, entropy = jax.tree.map(
-        lambda x: jnp.sum(x * taken) / jnp.maximum(taken.sum(), 1.0), aux)
+    samples = base.Samples(
+        obs=flat(nobs), action=flat(data.action), log_prob=flat(data.log_prob),
+        loc=flat(data.extras.loc), scale=flat(data.extras.scale), adv_r=flat(adv.adv_r),
+        adv_c=flat(adv.adv_c), target_r=flat(adv.target_r), target_c=flat(adv.target_c))
+    learner_state, lmetrics = p.learner.update(
+        state.learner, base.LearnerBatch(samples=samples, episode_cost=cost_estimate), lam,
+        k_learn, cfg)
 
     w = multipliers.statewise_threshold(cfg, p.episode_steps)
     quantiles = jnp.quantile(lam, jnp.array([0.05, 0.5, 0.95]))
@@ -327,29 +301,21 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         "episode/cost": ep_cost,
         "episode/cost_rate": cost_rate,
         "episode/count": count,
-        "constraint/violation_frac": jnp.mean(target_c > w),
+        "constraint/violation_frac": jnp.mean(adv.target_c > w),
         "constraint/threshold": w,
         "lambda/mean": lam.mean(),
         "lambda/max": lam.max(),
         "lambda/p05": quantiles[0],
         "lambda/p50": quantiles[1],
         "lambda/p95": quantiles[2],
-        "loss/policy": policy_loss,
-        "loss/value_reward": value_loss,
-        "loss/value_cost": cost_value_loss,
         "loss/multiplier": mmetrics["loss/multiplier"],
-        "policy/kl": kl,
-        "policy/entropy": entropy,
-        "policy/sgd_steps": taken.sum(),
         "train/env_steps": update_step.astype(jnp.float32) * float(steps_per_update),
+        **lmetrics,
     }
     metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
     new_state = state.replace(
-        policy_params=params["policy"], value_params=params["value"],
-        cost_value_params=params["cost_value"], policy_opt_state=opt_states["policy"],
-        value_opt_state=opt_states["value"], cost_value_opt_state=opt_states["cost_value"],
-        multiplier=mstate, normalizer=normalizer, env_state=env_state, key=key,
-        update_step=update_step,
+        learner=learner_state, multiplier=mstate, normalizer=normalizer,
+        env_state=env_state, key=key, update_step=update_step,
         last_episode_return=ep_return, last_episode_cost=ep_cost)
     return new_state, metrics
 
@@ -375,16 +341,16 @@ def make_train(env: Env, config: TrainConfig) -> Callable:
 def make_act(env: Env, config: TrainConfig) -> Callable:
   """`act(state, obs[B, O], key, deterministic=False) -> action[B, A]` in [-1, 1].
 
-  deterministic=True returns tanh(mean); it must be a Python bool (static under jit).
+  obs is what the algorithm's policy sees (for Saute, the env's observation with the
+  budget appended; `make_env` gives that env). deterministic=True returns tanh(mean);
+  it must be a Python bool (static under jit).
   """
-  config.validate()
-  policy = networks.make_policy(env.observation_size, env.action_size,
-                                config.policy_hidden, config.activation)
+  parts, static = _make_parts(env, config)
 
   def act(state: TrainState, obs: jax.Array, key: jax.Array,
           deterministic: bool = False) -> jax.Array:
-    nobs = normalize.apply(state.normalizer, obs, config.normalize_observations)
-    loc, scale = policy.apply(state.policy_params, nobs)
+    nobs = normalize.apply(state.normalizer, obs, static.normalize_observations)
+    loc, scale = parts.learner.policy(state.learner, nobs)
     if deterministic:
       return jnp.tanh(loc)
     return jnp.tanh(loc + scale * jax.random.normal(_as_typed_key(key), loc.shape))
@@ -392,13 +358,20 @@ def make_act(env: Env, config: TrainConfig) -> Callable:
   return act
 
 
+def make_env(env: Env, config: TrainConfig) -> Env:
+  """The unbatched env the algorithm's policy acts in: `env` itself, or wrapped by the
+  algorithm's env wrapper (Saute) under `config`."""
+  parts, static = _make_parts(env, config)
+  return parts.wrap_env(env, static)
+
+
 def make_lambda(env: Env, config: TrainConfig) -> Callable:
   """`lam(state, obs[B, O]) -> [B]`: the multiplier each state is penalised with (scalar
-  algorithms broadcast their lambda; ppo gives zeros)."""
-  parts = _make_parts(env, config)
+  algorithms broadcast their lambda; algorithms without one give zeros)."""
+  parts, static = _make_parts(env, config)
 
   def lam(state: TrainState, obs: jax.Array) -> jax.Array:
-    nobs = normalize.apply(state.normalizer, obs, config.normalize_observations)
+    nobs = normalize.apply(state.normalizer, obs, static.normalize_observations)
     value = parts.multiplier.value(state.multiplier, nobs, state.config)
     return jnp.broadcast_to(value, obs.shape[:1])
 

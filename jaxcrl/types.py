@@ -7,6 +7,14 @@ from typing import NamedTuple
 import jax
 
 
+class PolicyExtras(NamedTuple):
+  """The behaviour policy's Gaussian at each step: loc, scale [T, B, A] (pre-tanh);
+  FOCOPS, CUP and the trust-region learners use it for KL(old || new)."""
+
+  loc: jax.Array
+  scale: jax.Array
+
+
 class Transition(NamedTuple):
   """One unroll, time-major: every field has leading axes [T, B].
 
@@ -21,6 +29,7 @@ class Transition(NamedTuple):
     tanh Jacobian cancels in importance ratios).
   episode_return, episode_cost: [T, B] episode totals so far; completed totals where
     `done + truncation > 0`.
+  extras: PolicyExtras, what learners need beyond the sample (leaves [T, B, ...]).
   """
 
   obs: jax.Array
@@ -33,3 +42,4 @@ class Transition(NamedTuple):
   log_prob: jax.Array
   episode_return: jax.Array
   episode_cost: jax.Array
+  extras: PolicyExtras
