@@ -1,4 +1,4 @@
-"""Trainer throughput: jaxcrl ppo / ppo_lag / ppo_statewise vs Brax's ppo.train.
+"""Trainer throughput: every jaxcrl algorithm (or --algos) vs Brax's ppo.train.
 
   python -m experiments.bench train [--env PointGoal1] [--steps N] [--num-envs B] ...
 
@@ -20,7 +20,6 @@ Prints steps/s and the ratio to Brax.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import sys
 import time
@@ -35,7 +34,6 @@ import jaxcrl
 
 DEFAULT_ENV = "PointGoal1"
 FALLBACK_ENV = "ProbeTwoRegion"
-ALGOS = ("ppo", "ppo_lag", "ppo_statewise")
 
 
 class _ZeroCost(Wrapper):
@@ -80,7 +78,7 @@ def _parse(argv):
   parser.add_argument("--hidden", type=int, nargs="+", default=[64, 64],
                       help="hidden sizes of policy, critics and lambda(s) net")
   parser.add_argument("--activation", default="tanh", choices=("tanh", "relu", "swish"))
-  parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=jaxcrl.ALGOS)
+  parser.add_argument("--algos", nargs="+", default=list(jaxcrl.ALGOS), choices=jaxcrl.ALGOS)
   parser.add_argument("--no-brax", action="store_true", help="skip Brax's ppo.train")
   return parser.parse_args(argv)
 
@@ -142,10 +140,10 @@ def _time_brax(env, config: jaxcrl.TrainConfig, episode_length: int, repeats: in
       num_updates_per_batch=config.num_epochs,
       normalize_observations=True,
       learning_rate=float(config.policy_lr),
-      entropy_cost=float(config.entropy_coef),
+      entropy_cost=float(config.learner.entropy_coef),
       discounting=float(config.gamma),
       gae_lambda=float(config.gae_lambda),
-      clipping_epsilon=float(config.clip_eps),
+      clipping_epsilon=float(config.learner.clip_eps),
       max_grad_norm=float(config.max_grad_norm),
       network_factory=network_factory,
       num_evals=3 + repeats,
@@ -176,13 +174,19 @@ def main(argv: list[str] | None = None) -> int:
     return 2
   steps = args.steps or args.updates * args.num_envs * args.unroll_length
   hidden = tuple(args.hidden)
-  base = jaxcrl.TrainConfig(
+  shared = dict(
       num_timesteps=steps, num_envs=args.num_envs, unroll_length=args.unroll_length,
       num_minibatches=args.num_minibatches, num_epochs=args.num_epochs,
       episode_length=episode_length, policy_hidden=hidden, value_hidden=hidden,
-      multiplier_hidden=hidden, activation=args.activation)
+      activation=args.activation)
+
+  def config_of(algo):
+    takes_net = algo in jaxcrl.algorithms.takers("multiplier_hidden")
+    own = {"multiplier_hidden": hidden} if takes_net else {}
+    return jaxcrl.make_config(algo, **shared, **own)
+
   try:
-    base.validate()
+    base = config_of("ppo")
   except ValueError as err:
     print(f"error: {err}", file=sys.stderr)
     return 2
@@ -192,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         f"repeats={args.repeats}")
   compiled, compile_s = {}, {}
   for algo in args.algos:
-    compiled[algo], compile_s[algo] = _compile_jaxcrl(
-        env, dataclasses.replace(base, algo=algo))
+    compiled[algo], compile_s[algo] = _compile_jaxcrl(env, config_of(algo))
   # Timed rounds interleave with Brax's timed epochs, so load from other processes on a
   # shared machine hits every trainer alike.
   best, results = {}, {}

@@ -24,7 +24,7 @@ import pathlib
 import re
 import shutil
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -75,17 +75,22 @@ def _is_concrete(x: Any) -> bool:
   return not isinstance(x, jax.ShapeDtypeStruct) and hasattr(x, "shape")
 
 
-def from_raw(raw: dict[str, Any], template: Any, fill: Any = None) -> Any:
+def from_raw(raw: dict[str, Any], template: Any, fill: Any = None,
+             migrate: Callable[[dict], dict] | None = None) -> Any:
   """Inverse of `to_raw`: the leaves of `raw` in `template`'s structure, keys re-wrapped.
 
-  Leaves are found by path (the name after the index). A template leaf that `raw` lacks
-  is taken from `fill` (same structure as `template`) when that leaf is concrete there;
-  otherwise, and for a leaf of `raw` the template lacks, raises ValueError naming them.
+  Leaves are found by path (the name after the index), after `migrate` (if given) has
+  mapped {path: leaf} of an older tree layout to today's. A template leaf that `raw`
+  lacks is taken from `fill` (same structure as `template`) when that leaf is concrete
+  there; otherwise, and for a leaf of `raw` the template lacks, raises ValueError
+  naming them.
   """
   by_path = {name.split("_", 1)[1]: x for name, x in raw.items()}  # to_raw: index_path
   if len(by_path) != len(raw):
     raise ValueError("checkpoint leaf paths are not unique: "
                      f"{sorted(name for name in raw)}")
+  if migrate is not None:
+    by_path = migrate(by_path)
   flat, treedef = jax.tree_util.tree_flatten_with_path(template)
   fills = treedef.flatten_up_to(fill) if fill is not None else [None] * len(flat)
   out, missing, changed, filled = [], [], [], []
@@ -138,17 +143,21 @@ class CheckpointStore:
     self._manager.save(step, args=ocp.args.StandardSave(to_raw(tree)), force=True)
     self._manager.wait_until_finished()
 
-  def restore(self, step: int, template: Any, fill: Any = None) -> Any:
+  def restore(self, step: int, template: Any, fill: Any = None,
+              migrate: Callable[[dict], dict] | None = None) -> Any:
     """The tree saved at `step`, with the structure, dtypes and key impls of `template`.
 
-    Leaves the checkpoint lacks come from `fill`'s concrete leaves (see `from_raw`).
+    Leaves the checkpoint lacks come from `fill`'s concrete leaves; `migrate` maps an
+    older layout's leaf paths (see `from_raw`).
     """
     saved = self._manager.item_metadata(step)
     abstract = {name: jax.ShapeDtypeStruct(m.shape, m.dtype) for name, m in saved.items()}
     raw = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    return from_raw(raw, template, fill)
+    return from_raw(raw, template, fill, migrate)
 
-  def restore_latest(self, template: Any, fill: Any = None) -> tuple[int, Any] | None:
+  def restore_latest(self, template: Any, fill: Any = None,
+                     migrate: Callable[[dict], dict] | None = None
+                     ) -> tuple[int, Any] | None:
     """(step, tree) from the newest step that restores, or None if there are no steps.
 
     Steps after the restored one are unusable; they are deleted so the resumed run can
@@ -159,7 +168,7 @@ class CheckpointStore:
     failures = []
     for step in reversed(self.steps()):
       try:
-        tree = self.restore(step, template, fill)
+        tree = self.restore(step, template, fill, migrate)
       except Exception as err:  # noqa: BLE001 - any failure means "not a usable checkpoint"
         print(f"warning: checkpoint step {step} in {self.directory} is unreadable "
               f"({type(err).__name__}); trying an older one", file=sys.stderr)

@@ -155,16 +155,20 @@ def _parser_for(value: Any, annotation: Any) -> tuple[Callable[[str], Any], str]
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, instance: Any,
-                        title: str, help_for: Mapping[str, str] | None = None) -> list[str]:
+                        title: str, help_for: Mapping[str, str] | None = None,
+                        exclude: Sequence[str] = ()) -> list[str]:
   """Adds `--field-name` for every field of the dataclass `instance` (its values as defaults).
 
   Values parse by the default's type (bool, int such as 5e6, float, comma-separated
   tuple, str). Returns the field names in declaration order; parsed values land in
-  `args.<field>` and equal the default when the flag is absent.
+  `args.<field>` and equal the default when the flag is absent. Fields in `exclude`
+  get no flag.
   """
   group = parser.add_argument_group(title)
   names = []
   for field in dataclasses.fields(instance):
+    if field.name in exclude:
+      continue
     value = getattr(instance, field.name)
     parse, metavar = _parser_for(value, field.type)
     kind = "static" if field.metadata.get("pytree_node", True) is False else "traced"
@@ -193,10 +197,14 @@ def dataclass_from_dict(cls: type, values: Mapping[str, Any]) -> Any:
 
 
 def dataclass_to_dict(instance: Any) -> dict[str, Any]:
-  """Field name -> plain Python value (JSON-ready; arrays of size 1 become floats)."""
+  """Field name -> plain Python value (JSON-ready; arrays of size 1 become floats; a
+  dataclass-valued field becomes a nested dict)."""
   out = {}
   for field in dataclasses.fields(instance):
     v = getattr(instance, field.name)
+    if dataclasses.is_dataclass(v):
+      out[field.name] = dataclass_to_dict(v)
+      continue
     if hasattr(v, "tolist"):
       v = v.tolist()
     out[field.name] = list(v) if isinstance(v, tuple) else v

@@ -182,7 +182,7 @@ def _main(argv: list[str]) -> int:
     raise UsageError(f"--step {step} has no checkpoint; available: "
                      f"{', '.join(map(str, steps))}")
   try:
-    state = store.restore(step, rundir.state_template(own))
+    state = store.restore(step, **rundir.restore_args(own))
   except ValueError as err:  # e.g. the env's observation size changed since training
     first = str(err).split(". ")[0]
     raise UsageError(f"checkpoint {step} of {str(args.run)!r} does not fit the run's env "

@@ -110,7 +110,7 @@ def plot_run(run_dir: pathlib.Path, out_dir: pathlib.Path, seed: int = 0) -> lis
   steps = store.steps()
   if not steps:
     return []
-  state = store.restore(steps[-1], rundir.state_template(built))
+  state = store.restore(steps[-1], **rundir.restore_args(built))
   store.close()
   out_dir.mkdir(parents=True, exist_ok=True)
   written = []

@@ -19,6 +19,7 @@ saves the last completed chunk before exiting.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import datetime
@@ -60,6 +61,37 @@ def _default_config():
   return dataclasses.replace(jaxcrl.TrainConfig(), **DEFAULT_OVERRIDES)
 
 
+def _algo_help() -> str:
+  from jaxcrl import algorithms
+  return "algorithm: " + "; ".join(f"{name} ({a.paper})"
+                                    for name, a in algorithms.ALGORITHMS.items())
+
+
+def _add_family_flags(parser: Parser) -> list[str]:
+  """One --flag per family setting (learner or multiplier), default None = the
+  algorithm's own default; the help names the algorithms that take it."""
+  from jaxcrl import algorithms
+  from experiments.cli import field_docs, flag_name, _parser_for
+  group = parser.add_argument_group(
+      "algorithm settings (each taken only by the algorithms it names; unset = their "
+      "defaults)")
+  names = []
+  for name, (defaults, algos) in algorithms.family_settings().items():
+    value = getattr(defaults, name)
+    field = next(f for f in dataclasses.fields(defaults) if f.name == name)
+    parse, metavar = _parser_for(value, field.type)
+    doc = field_docs(type(defaults)).get(name, "")
+    shown = {repr(getattr(algorithms.ALGORITHMS[a].learner_defaults, name,
+                          getattr(algorithms.ALGORITHMS[a].multiplier_defaults, name, None)))
+             for a in algos}
+    default = ", ".join(sorted(shown))
+    group.add_argument(flag_name(name), dest=name, type=parse, default=argparse.SUPPRESS,
+                       metavar=metavar,
+                       help=f"{doc} [{', '.join(algos)}; default {default}]")
+    names.append(name)
+  return names
+
+
 def build_parser() -> Parser:
   parser = Parser(prog="python -m experiments.run",
                   description="Train constrained PPO on a jaxcrl env; see the module docstring.")
@@ -87,7 +119,12 @@ def build_parser() -> Parser:
                    help="newest checkpoints kept on disk")
   run.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
   run.add_argument("--no-plots", action="store_true", help="skip plots at the end")
-  add_dataclass_flags(parser, _default_config(), "TrainConfig (jaxcrl.TrainConfig fields)")
+  add_dataclass_flags(parser, _default_config(), "shared settings (jaxcrl.TrainConfig fields)",
+                      help_for=None, exclude=("learner", "multiplier"))
+  for action in parser._actions:
+    if action.dest == "algo":
+      action.help = _algo_help() + " [static]"
+  _add_family_flags(parser)
   return parser
 
 
@@ -112,13 +149,16 @@ def _requested_steps(args, argv: list[str]) -> int | None:
 
 def _spec_from_args(args, parser: Parser, argv: list[str]) -> dict[str, Any]:
   import envs
-  import jaxcrl
-  defaults = _default_config()
-  fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(jaxcrl.TrainConfig)}
+  from jaxcrl import algorithms
+  from experiments.cli import flag_name
+  settings = {name: getattr(args, name) for name in algorithms.SHARED_SETTINGS}
+  settings.update({name: getattr(args, name) for name in algorithms.family_settings()
+                   if given(argv, flag_name(name))})
   steps = _requested_steps(args, argv)
   if steps is not None:
-    fields["num_timesteps"] = steps
-  config = dataclasses.replace(defaults, **fields)
+    settings["num_timesteps"] = steps
+  algo = settings.pop("algo")
+  config = algorithms.make_config(algo, **settings)  # ValueError -> exit 2
   if args.cost_limits is not None and given(argv, "--cost-limit"):
     raise UsageError("give --cost-limit or --cost-limits, not both")
   limits = args.cost_limits if args.cost_limits is not None else (config.cost_limit,)
@@ -280,13 +320,11 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
   built = built or rundir.build(spec)
   num_updates = built.config.num_updates
   store = CheckpointStore(run_dir / rundir.CHECKPOINT_DIR, max_to_keep=spec.get("keep", 3))
-  template = rundir.state_template(built)
   start, state = 0, None
   if resuming:
     try:
       # Leaves newer than the checkpoint (config fields added since) come from the spec.
-      restored = store.restore_latest(
-          template, fill=template.replace(config=built.stacked_config))
+      restored = store.restore_latest(**rundir.restore_args(built))
     except ValueError as err:  # before MetricsLog, which would truncate the logs
       raise UsageError(f"cannot resume {run_dir}: {err}") from err
     if restored is not None:

@@ -6,7 +6,10 @@ and, once finished, `summary.json` and `plots/`. The spec is a plain JSON dict:
   env: registered env name         seed, seeds: base seed and number of seeds
   backend: the env's physics backend ('planar', 'mjx', or a velocity task's Brax pipeline)
   cost_limits: [float, ...]        log_every, checkpoint_every: in updates
-  config: TrainConfig fields (cost_limit there is ignored in favour of cost_limits)
+  config: TrainConfig's shared fields, with the family settings nested under 'learner'
+    and 'multiplier' (cost_limit there is ignored in favour of cost_limits). Specs
+    written before the Learner seam hold every setting flat; `config_from_spec` reads
+    both, keeping the settings the run's algorithm takes.
   argv, versions, created: provenance
 
 Reading specs and metrics needs no JAX; `build` imports jaxcrl and envs.
@@ -70,10 +73,51 @@ class Built:
   update: Any              # unbatched update(state) -> (state, metrics)
 
 
+def is_legacy(spec: dict[str, Any]) -> bool:
+  """Whether the spec predates the Learner seam (flat settings, no 'learner')."""
+  return "learner" not in spec["config"]
+
+
 def config_from_spec(spec: dict[str, Any]) -> Any:
-  import jaxcrl
-  from experiments.cli import dataclass_from_dict
-  return dataclass_from_dict(jaxcrl.TrainConfig, spec["config"])
+  """The run's TrainConfig (ValueError naming a bad or misplaced setting).
+
+  A legacy (flat) spec carried every family's settings whatever the algorithm; only the
+  run's algorithm's are kept, so its config is the one it trained with.
+  """
+  from jaxcrl import algorithms
+  values = dict(spec["config"])
+  algo = values.pop("algo", "ppo_lag")
+  for slot in ("learner", "multiplier"):
+    values.update(values.pop(slot, None) or {})
+  if is_legacy(spec):
+    taken = set(algorithms.SHARED_SETTINGS)
+    taken.update(k for k in values if algo in algorithms.takers(k))
+    values = {k: v for k, v in values.items() if k in taken}
+  values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+  return algorithms.make_config(algo, **values)
+
+
+# TrainState fields that moved under TrainState.learner with the Learner seam.
+_LEGACY_LEARNER_FIELDS = ("policy_params", "value_params", "cost_value_params",
+                          "policy_opt_state", "value_opt_state", "cost_value_opt_state")
+
+
+def migrate_legacy_leaves(by_path: dict[str, Any]) -> dict[str, Any]:
+  """Checkpoint leaves of a pre-Learner-seam TrainState, renamed to today's paths.
+
+  The policy, critics and their optimizer states moved under `learner`; the flat config
+  leaves are dropped (the restore takes the config from the run's spec, which
+  `config_from_spec` maps). A current checkpoint passes through unchanged.
+  """
+  if not any(name.startswith(_LEGACY_LEARNER_FIELDS) for name in by_path):
+    return by_path
+  out = {}
+  for name, x in by_path.items():
+    if name.startswith(_LEGACY_LEARNER_FIELDS):
+      out["learner_" + name] = x
+    elif not name.startswith("config_"):
+      out[name] = x
+  return out
 
 
 def make_env(spec: dict[str, Any], backend: str | None = None) -> Any:
@@ -120,3 +164,15 @@ def state_template(built: Built) -> Any:
   """The batched TrainState's shapes and dtypes, without running init."""
   import jax
   return jax.eval_shape(built.init, built.keys, built.stacked_config)
+
+
+def restore_args(built: Built) -> dict[str, Any]:
+  """How every reader restores a run's checkpoint into its TrainState: the template,
+  config leaves the checkpoint lacks (settings added since, or a legacy layout) filled
+  from the spec, and the legacy layout's leaves renamed.
+
+    store.restore(step, **restore_args(built)); store.restore_latest(**restore_args(built))
+  """
+  template = state_template(built)
+  return {"template": template, "fill": template.replace(config=built.stacked_config),
+          "migrate": migrate_legacy_leaves}

@@ -1,6 +1,5 @@
 """lambda(s) over the PointGoal1 arena from an initialised ppo_statewise state."""
 
-import dataclasses
 
 import jax
 import numpy as np
@@ -17,9 +16,8 @@ pytestmark = pytest.mark.skipif("PointGoal1" not in envs.names(),
 def test_lambda_map_on_point_goal(tmp_path):
   env = envs.make("PointGoal1")
   assert lambda_map.supports(env)
-  config = dataclasses.replace(jaxcrl.TrainConfig(), algo="ppo_statewise", num_envs=2,
-                               unroll_length=4, num_minibatches=1, num_timesteps=8,
-                               statewise_lambda_init=0.3)
+  config = jaxcrl.make_config("ppo_statewise", num_envs=2, unroll_length=4,
+                              num_minibatches=1, num_timesteps=8, statewise_lambda_init=0.3)
   init, _ = jaxcrl.make_init_update(env, config)
   state = jax.jit(init)(jax.random.key(0))
   compute = lambda_map.make_compute(env, config, resolution=8, headings=2)

@@ -14,12 +14,13 @@ import pytest
 from experiments import eval as eval_cli
 from experiments import logs, rundir, run
 from experiments.checkpoint import CheckpointStore, to_raw
+from experiments.logs import read_csv
 
 # 2 seeds x 2 limits; 6 updates of 8 envs x 4 steps; chunks of 2 updates, a checkpoint each.
 TINY = ["--env", "ProbeCostlyBandit", "--algo", "ppo_lag", "--steps", "192",
         "--num-envs", "8", "--unroll-length", "4", "--num-minibatches", "2",
         "--num-epochs", "1", "--policy-hidden", "8", "--value-hidden", "8",
-        "--multiplier-hidden", "8", "--lagrange-lr", "0.5", "--seeds", "2",
+        "--lagrange-lr", "0.5", "--seeds", "2",
         "--cost-limits", "0.2,0.5", "--log-every", "2", "--checkpoint-every", "2",
         "--no-progress", "--no-plots"]
 
@@ -208,7 +209,7 @@ def test_resume_of_a_checkpoint_older_than_a_config_field(finished, tmp_path, ca
   _, state = _final_state(older)
   # What the older version wrote: no config_target_kl leaf, the later indices one lower.
   kept = [(name.split("_", 1)[1], x) for name, x in to_raw(state).items()
-          if not name.endswith("_config_target_kl")]
+          if not name.endswith("_config_learner_target_kl")]
   assert len(kept) == len(to_raw(state)) - 1
   shutil.rmtree(older / "checkpoints" / "2")
   manager = ocp.CheckpointManager(older / "checkpoints", options=ocp.CheckpointManagerOptions(
@@ -218,16 +219,44 @@ def test_resume_of_a_checkpoint_older_than_a_config_field(finished, tmp_path, ca
   manager.wait_until_finished()
   manager.close()
   spec = json.loads((older / "config.json").read_text())
-  del spec["config"]["target_kl"]
+  del spec["config"]["learner"]["target_kl"]
   (older / "config.json").write_text(json.dumps(spec))
 
   assert run.main(["--resume", str(older), "--no-progress", "--no-plots"]) == 0
-  assert "lacks ['config_target_kl']" in capsys.readouterr().err
-  assert rundir.read_spec(older)["config"]["target_kl"] == 0.0
+  assert "lacks ['config_learner_target_kl']" in capsys.readouterr().err
+  assert rundir.read_spec(older)["config"]["learner"]["target_kl"] == 0.0
   (step_a, state_a), (step_b, state_b) = _final_state(finished), _final_state(older)
   assert step_a == step_b == 6
   for (name, a), b in zip(to_raw(state_a).items(), to_raw(state_b).values()):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+
+
+LEGACY = pathlib.Path(__file__).parent / "data"
+
+
+def test_resume_of_a_run_written_before_the_learner_seam(tmp_path):
+  """tests/data/legacy_statewise_run was written by the trainer before the Learner seam
+  (commit 4fc3e8c: flat config.json, policy and critics at the TrainState's top level):
+    python -m experiments.run --env ProbeTwoRegion --algo ppo_statewise --steps 640
+      --num-envs 4 --unroll-length 8 --num-minibatches 2 --num-epochs 2 --policy-hidden 8
+      --value-hidden 8 --multiplier-hidden 8 --log-every 5 --checkpoint-every 10 --seeds 1
+      --cost-limits 0.5,1 --out legacy_statewise_run
+  and legacy_statewise_continued/ holds the metrics that same code wrote when the run was
+  resumed with --steps 960. Today's code resumes it (leaves renamed, the flat config
+  mapped) and writes the same metrics."""
+  work = tmp_path / "run"
+  shutil.copytree(LEGACY / "legacy_statewise_run", work)
+  assert run.main(["--resume", str(work), "--steps", "960", "--no-progress",
+                   "--no-plots"]) == 0
+  spec = rundir.read_spec(work)
+  assert spec["config"]["multiplier"]["multiplier_hidden"] == [8]
+  assert "pid_kp" not in json.dumps(spec["config"])
+  for name in ("seed0_limit0.5.csv", "seed0_limit1.csv"):
+    ours = read_csv(work / "metrics" / name)
+    theirs = read_csv(LEGACY / "legacy_statewise_continued" / name)
+    assert len(ours["update"]) == len(theirs["update"]) == 30
+    for key in theirs:
+      np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-7, err_msg=key)
 
 
 def test_eval_finite_and_reproducible(finished, tmp_path, capsys):

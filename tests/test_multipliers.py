@@ -1,6 +1,5 @@
 """Scalar, PID and state-wise multipliers against hand-computed updates."""
 
-import dataclasses
 
 import chex
 import jax
@@ -8,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcrl import multipliers
-from jaxcrl.config import TrainConfig
+from jaxcrl.algorithms import make_config
 
 
 def _batch(cost, obs=None, target=None):
@@ -18,7 +17,8 @@ def _batch(cost, obs=None, target=None):
 
 
 def test_lagrange_update_hand_computed_and_clipped():
-  cfg = TrainConfig(cost_limit=25.0, lagrange_lr=0.1, lambda_init=0.5, lambda_max=2.0)
+  cfg = make_config("ppo_lag", cost_limit=25.0, lagrange_lr=0.1, lambda_init=0.5,
+                    lambda_max=2.0)
   m = multipliers.make_lagrange(2, cfg, 1000)
   key = jax.random.key(0)
   s = m.init(key, cfg)
@@ -33,7 +33,7 @@ def test_lagrange_update_hand_computed_and_clipped():
 
 
 def test_pid_update_hand_computed():
-  cfg = TrainConfig(algo="ppo_pid", cost_limit=1.0, pid_kp=1.0, pid_ki=0.5, pid_kd=2.0,
+  cfg = make_config("ppo_pid", cost_limit=1.0, pid_kp=1.0, pid_ki=0.5, pid_kd=2.0,
                     pid_alpha_p=0.5, pid_alpha_d=0.5, pid_delay=2, lambda_max=100.0)
   m = multipliers.make_pid(2, cfg, 1000)
   key = jax.random.key(0)
@@ -50,18 +50,17 @@ def test_pid_update_hand_computed():
 
 
 def test_statewise_threshold_derivation():
-  cfg = TrainConfig(cost_limit=25.0, cost_gamma=0.99)
+  # Algorithms without the setting use the derived w = d / T / (1 - cost_gamma).
+  cfg = make_config("ppo_lag", cost_limit=25.0, cost_gamma=0.99)
   np.testing.assert_allclose(multipliers.statewise_threshold(cfg, 1000), 2.5, rtol=1e-5)
-  np.testing.assert_allclose(
-      multipliers.statewise_threshold(dataclasses.replace(cfg, statewise_threshold=-1.0),
-                                      1000), 2.5, rtol=1e-5)
-  np.testing.assert_allclose(
-      multipliers.statewise_threshold(dataclasses.replace(cfg, statewise_threshold=0.7),
-                                      1000), 0.7, rtol=1e-6)
+  for given, w in ((float("nan"), 2.5), (-1.0, 2.5), (0.7, 0.7)):
+    cfg = make_config("ppo_statewise", cost_limit=25.0, cost_gamma=0.99,
+                      statewise_threshold=given)
+    np.testing.assert_allclose(multipliers.statewise_threshold(cfg, 1000), w, rtol=1e-5)
 
 
 def test_statewise_rises_only_where_violating():
-  cfg = TrainConfig(algo="ppo_statewise", statewise_threshold=1.0, statewise_lr=0.05,
+  cfg = make_config("ppo_statewise", statewise_threshold=1.0, statewise_lr=0.05,
                     statewise_lambda_init=0.5, num_minibatches=2, multiplier_hidden=(8,))
   m = multipliers.make_statewise(2, cfg, 10)
   key = jax.random.key(0)

@@ -1,6 +1,5 @@
 """Probe problems with known constrained answers (slow: each trains a few hundred updates)."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -17,17 +16,18 @@ SEEDS = 4
 def test_costly_bandit_lagrangian_holds_cost_rate_at_limit():
   """Rewarding action costs 1, limit 0.5/episode: the optimum picks it half the time."""
   env = envs.make("ProbeCostlyBandit")
-  base = jaxcrl.TrainConfig(
-      num_envs=64, unroll_length=8, num_minibatches=4, num_epochs=4,
-      num_timesteps=64 * 8 * 300, cost_limit=0.5, lagrange_lr=0.2, policy_lr=1e-3,
-      entropy_coef=0.01, pid_kp=1.0, pid_ki=0.2, pid_kd=0.0,
-      policy_hidden=(16,), value_hidden=(16,))
+  shared = dict(num_envs=64, unroll_length=8, num_minibatches=4, num_epochs=4,
+                num_timesteps=64 * 8 * 300, cost_limit=0.5, policy_lr=1e-3,
+                entropy_coef=0.01, policy_hidden=(16,), value_hidden=(16,))
+  own = {"ppo": {}, "ppo_lag": dict(lagrange_lr=0.2),
+         "ppo_pid": dict(pid_kp=1.0, pid_ki=0.2, pid_kd=0.0)}
   keys = jax.random.split(jax.random.key(0), SEEDS)
   late = {}
-  for algo in ("ppo", "ppo_lag", "ppo_pid"):
-    train = jaxcrl.make_train(env, dataclasses.replace(base, algo=algo))
+  for algo, settings in own.items():
+    config = jaxcrl.make_config(algo, **shared, **settings)
+    train = jaxcrl.make_train(env, config)
     _, metrics = jax.jit(jax.vmap(train))(keys)
-    half = base.num_updates // 2
+    half = config.num_updates // 2
     late[algo] = (np.asarray(metrics["episode/cost_rate"][:, half:]).mean(1),
                   np.asarray(metrics["lambda/mean"]).max(1))
   print({k: (v[0].round(3).tolist(), v[1].round(2).tolist()) for k, v in late.items()})
@@ -44,8 +44,8 @@ def test_costly_bandit_lagrangian_holds_cost_rate_at_limit():
 def test_two_region_statewise_lambda_rises_only_where_violating():
   """Only region 0 makes the rewarding action costly: lambda(s) rises there, not in 1."""
   env = envs.make("ProbeTwoRegion")
-  cfg = jaxcrl.TrainConfig(
-      algo="ppo_statewise", num_envs=32, unroll_length=20, num_minibatches=4,
+  cfg = jaxcrl.make_config(
+      "ppo_statewise", num_envs=32, unroll_length=20, num_minibatches=4,
       num_epochs=4, num_timesteps=32 * 20 * 200, cost_gamma=0.9, statewise_threshold=1.0,
       statewise_lr=1e-2, statewise_lambda_init=0.1, policy_lr=1e-3, entropy_coef=0.01,
       policy_hidden=(16,), value_hidden=(16,), multiplier_hidden=(16,))

@@ -14,8 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Shared by this process (1 device) and the 2-device subprocess.
 SCRIPT = textwrap.dedent("""
     import dataclasses, jax, numpy as np, envs, jaxcrl
-    CFG = jaxcrl.TrainConfig(
-        algo="ppo_statewise", num_envs=8, unroll_length=8, num_minibatches=4, num_epochs=2,
+    CFG = jaxcrl.make_config(
+        "ppo_statewise", num_envs=8, unroll_length=8, num_minibatches=4, num_epochs=2,
         num_timesteps=8 * 8 * 3, policy_hidden=(16,), value_hidden=(16,),
         multiplier_hidden=(16,), statewise_threshold=1.0)
 
@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent("""
       train = jaxcrl.make_train(envs.make("ProbeTwoRegion", episode_length=5), CFG)
       state, metrics = jax.jit(train)(jax.random.key(0))
       out = {k.replace("/", "."): np.asarray(v) for k, v in metrics.items()}
-      out["policy_kernel"] = np.asarray(state.policy_params["params"]["dense_0"]["kernel"])
+      out["policy_kernel"] = np.asarray(state.learner.policy_params["params"]["dense_0"]["kernel"])
       out["env_obs"] = np.asarray(state.env_state.obs)
       out["num_shards"] = np.asarray(len(state.env_state.obs.sharding.device_set))
       return out

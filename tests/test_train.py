@@ -11,10 +11,18 @@ import pytest
 import envs
 import jaxcrl
 
-SMALL = jaxcrl.TrainConfig(
-    num_envs=4, unroll_length=8, num_minibatches=2, num_epochs=2, num_timesteps=4 * 8 * 3,
-    policy_hidden=(8,), value_hidden=(8,), multiplier_hidden=(8,), cost_limit=0.5,
-    statewise_threshold=1.0)
+TINY = dict(num_envs=4, unroll_length=8, num_minibatches=2, num_epochs=2,
+            num_timesteps=4 * 8 * 3, policy_hidden=(8,), value_hidden=(8,), cost_limit=0.5)
+
+
+def small(algo: str, **settings) -> jaxcrl.TrainConfig:
+  """TINY for `algo` (the state-wise multiplier gets a small net and w = 1)."""
+  if algo == "ppo_statewise":
+    settings = {"multiplier_hidden": (8,), "statewise_threshold": 1.0, **settings}
+  return jaxcrl.make_config(algo, **TINY, **settings)
+
+
+SMALL = small("ppo_lag")
 
 
 def _env():
@@ -28,7 +36,7 @@ def built():
 
   def get(algo):
     if algo not in cache:
-      cfg = dataclasses.replace(SMALL, algo=algo)
+      cfg = small(algo)
       init, update = jaxcrl.make_init_update(_env(), cfg)
       # chex counts traces per code location, shared by every algo's `update`.
       chex.clear_trace_counter()
@@ -55,7 +63,7 @@ def test_update_shapes_finite_single_trace(built, algo):
   state = init(jax.random.key(0))
   for _ in range(3):
     state, metrics = update(state)
-  assert set(metrics) == set(jaxcrl.METRIC_KEYS)
+  assert set(jaxcrl.METRIC_KEYS) <= set(metrics)
   for name, value in metrics.items():
     chex.assert_shape(value, (), custom_message=name)
   chex.assert_tree_all_finite((_keyless(state), metrics))
@@ -84,8 +92,8 @@ def test_same_key_same_result_different_keys_differ(built):
   b, mb = update(init(jax.random.key(7)))
   _assert_trees_equal((a, ma), (b, mb))
   c, _ = update(init(jax.random.key(8)))
-  assert not np.allclose(a.policy_params["params"]["dense_0"]["kernel"],
-                         c.policy_params["params"]["dense_0"]["kernel"])
+  assert not np.allclose(a.learner.policy_params["params"]["dense_0"]["kernel"],
+                         c.learner.policy_params["params"]["dense_0"]["kernel"])
 
 
 def test_jit_and_no_jit_agree(built):
@@ -117,18 +125,18 @@ def test_target_kl_stops_the_epochs_early(built):
   full, m_full = update(init(key))
   assert float(m_full["policy/sgd_steps"]) == all_steps   # 0: never stops
   tiny = 1e-9  # the first step's KL is ~0 (same policy), every later one is larger
-  stopped, m_stop = update(init(key, dataclasses.replace(cfg, target_kl=tiny)))
+  stopped, m_stop = update(init(key, cfg.replace(learner=cfg.learner.replace(target_kl=tiny))))
   assert float(m_stop["policy/sgd_steps"]) == 1
   assert float(m_stop["policy/kl"]) <= tiny                # only steps under the target
   # The rollout and everything before the first step are the same.
   np.testing.assert_array_equal(m_stop["episode/cost_rate"], m_full["episode/cost_rate"])
   # One Adam step moved the policy, less than all_steps steps did.
-  start = init(key).policy_params
+  start = init(key).learner.policy_params
   moved = lambda p: sum(float(jnp.abs(a - b).sum()) for a, b in
                         zip(jax.tree.leaves(p), jax.tree.leaves(start)))
-  assert 0.0 < moved(stopped.policy_params) < moved(full.policy_params)
+  assert 0.0 < moved(stopped.learner.policy_params) < moved(full.learner.policy_params)
   with pytest.raises(ValueError, match="target_kl must be >= 0, got -0.01"):
-    dataclasses.replace(cfg, target_kl=-0.01).validate()
+    jaxcrl.make_config("ppo_lag", target_kl=-0.01)
 
 
 def test_init_accepts_legacy_key_and_traced_config_override(built):
@@ -141,7 +149,7 @@ def test_init_accepts_legacy_key_and_traced_config_override(built):
 
 
 def test_train_sweep_two_limits_by_two_seeds():
-  cfg = dataclasses.replace(SMALL, algo="ppo_lag", lagrange_lr=0.5)
+  cfg = small("ppo_lag", lagrange_lr=0.5)
   env = envs.make("ProbeCostlyBandit")
   train = jaxcrl.make_train(env, cfg)
   limits, seeds = (0.1, 0.9), (0, 1)
@@ -166,7 +174,7 @@ def test_train_sweep_two_limits_by_two_seeds():
 
 def test_config_validation_messages():
   bad = {
-      "unknown algo 'trpo'": dict(algo="trpo"),
+      "unknown algo 'nope'; choose one of: ppo, ppo_lag": dict(algo="nope"),
       "not divisible by num_minibatches=3": dict(num_envs=4, unroll_length=8,
                                                  num_minibatches=3),
       "num_envs must be a positive integer, got 0": dict(num_envs=0),
@@ -180,12 +188,36 @@ def test_config_validation_messages():
       jaxcrl.make_init_update(_env(), dataclasses.replace(SMALL, **change))
   with pytest.raises(ValueError, match="static field"):
     jaxcrl.stack_configs([SMALL, dataclasses.replace(SMALL, num_epochs=3)])
-  assert set(jaxcrl.ALGOS) == set(jaxcrl.ALGORITHMS)
+  assert jaxcrl.ALGOS == tuple(jaxcrl.ALGORITHMS)
+
+
+def test_family_settings_go_where_they_live_and_nowhere_else():
+  """Each family setting is taken only by the algorithms whose learner or multiplier has
+  it; anything else is a one-line error naming it and the algorithms that take it."""
+  cfg = jaxcrl.make_config("ppo_pid", pid_kp=0.5, clip_eps=0.1, cost_limit=3.0)
+  assert (cfg.multiplier.pid_kp, cfg.learner.clip_eps, cfg.cost_limit) == (0.5, 0.1, 3.0)
+  assert not hasattr(cfg.multiplier, "lagrange_lr")
+  with pytest.raises(ValueError, match=r"^lagrange_lr is a setting of ppo_lag(, \w+)*, "
+                     r"not of ppo_pid$"):
+    jaxcrl.make_config("ppo_pid", lagrange_lr=0.1)
+  with pytest.raises(ValueError, match=r"^multiplier_hidden is a setting of ppo_statewise"):
+    jaxcrl.make_config("ppo", multiplier_hidden=(8,))
+  with pytest.raises(ValueError, match="unknown setting 'lagrange_rate'; known: "):
+    jaxcrl.make_config("ppo_lag", lagrange_rate=0.1)
+  with pytest.raises(ValueError, match="pid_alpha_p must be in \\[0, 1\\), got 1.0"):
+    jaxcrl.make_config("ppo_pid", pid_alpha_p=1.0)
+  # A family config of another algorithm is refused, not silently ignored.
+  pid = jaxcrl.make_config("ppo_pid").multiplier
+  with pytest.raises(ValueError, match="PIDConfig does not belong to algo 'ppo_lag', "
+                     "which takes LagrangeConfig"):
+    jaxcrl.TrainConfig(algo="ppo_lag", multiplier=pid).validate()
+  # None means the algorithm's defaults; so does a plain TrainConfig.
+  assert jaxcrl.make_config("ppo_lag") == jaxcrl.algorithms.resolve(jaxcrl.TrainConfig())
   assert jaxcrl.TrainConfig().num_updates == 10_000_000 // (64 * 128)
 
 
 def test_update_output_structure_via_eval_shape():
-  cfg = dataclasses.replace(SMALL, algo="ppo_statewise")
+  cfg = small("ppo_statewise")
   init, update = jaxcrl.make_init_update(_env(), cfg)
   state = jax.eval_shape(init, jax.random.key(0))
   chex.assert_shape(state.env_state.obs, (cfg.num_envs, 2))

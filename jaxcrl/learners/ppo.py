@@ -105,9 +105,10 @@ def make_minibatch_learner(objective: Callable, prepare: Callable = no_context,
                                             mb.target_c)
         log_ratio = log_prob - mb.log_prob
         kl = jnp.mean(jnp.expm1(log_ratio) - log_ratio)  # k3 estimator of KL(old || new)
-        total = policy_loss + value_loss + cost_value_loss
+        total = policy_loss
         if entropy_bonus:
           total = total - lconfig.entropy_coef * entropy
+        total = total + value_loss + cost_value_loss
         return total, (policy_loss, value_loss, cost_value_loss, kl, entropy)
 
       lrs = {"policy": config.policy_lr, "value": config.value_lr,
