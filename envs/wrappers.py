@@ -14,7 +14,9 @@ info entries (each [B]):
   steps: int32, env steps taken in the current episode (counting action repeats).
   truncation: float32, 1.0 when the episode was cut by the time limit and not terminated.
   episode_return, episode_cost: float32, sums over the episode so far, including this step;
-    read them where `done` is 1 to get completed-episode totals.
+    read them where `done` is 1 to get completed-episode totals. episode_return sums the
+    TASK's reward: an inner wrapper that reshapes the reward the agent learns from (e.g.
+    jaxcrl.saute) puts the task's own in `info['task_reward']`, and that is summed.
   final_obs: [B, obs_size], the observation reached by this step, before any reset.
   reset_key: the key the next auto-reset of this env will use.
 
@@ -31,10 +33,17 @@ from brax.envs.base import Env, Wrapper
 from envs.base import State
 
 EPISODE_KEYS = ("steps", "truncation", "episode_return", "episode_cost")
+TASK_REWARD = "task_reward"
+
+
+def task_reward(state: State) -> jax.Array:
+  """The task's own reward of the step: info['task_reward'] where a wrapper reshaped the
+  reward, else the reward."""
+  return state.info.get(TASK_REWARD, state.reward)
 
 
 class ActionRepeat(Wrapper):
-  """Repeats each action `repeats` times, summing reward, cost and per-source metrics."""
+  """Repeats each action `repeats` times, summing reward, cost and the task reward."""
 
   def __init__(self, env: Env, repeats: int):
     if repeats < 1:
@@ -48,11 +57,14 @@ class ActionRepeat(Wrapper):
 
     def one(carry, _):
       nstate = self.env.step(carry, action)
-      return nstate, (nstate.reward, nstate.cost, nstate.done)
+      return nstate, (nstate.reward, nstate.cost, nstate.done, task_reward(nstate))
 
-    state, (rewards, costs, dones) = jax.lax.scan(one, state, None, self.repeats)
+    state, (rewards, costs, dones, task) = jax.lax.scan(one, state, None, self.repeats)
+    info = state.info
+    if TASK_REWARD in info:
+      info = {**info, TASK_REWARD: task.sum(0)}
     return state.replace(
-        reward=rewards.sum(0), cost=costs.sum(0), done=dones.max(0)
+        reward=rewards.sum(0), cost=costs.sum(0), done=dones.max(0), info=info
     )
 
 
@@ -94,7 +106,7 @@ class EpisodeWrapper(Wrapper):
         **nstate.info,
         "steps": steps,
         "truncation": jnp.where(timeout & ~terminated, 1.0, 0.0).astype(jnp.float32),
-        "episode_return": prev["episode_return"] + nstate.reward,
+        "episode_return": prev["episode_return"] + task_reward(nstate),
         "episode_cost": prev["episode_cost"] + nstate.cost,
     }
     done = jnp.where(timeout | terminated, 1.0, 0.0).astype(nstate.done.dtype)

@@ -41,11 +41,14 @@ def make_evaluate(env: Any, config: Any, episodes: int):
   import jaxcrl
 
   episode_length = config.episode_length or getattr(env, "episode_length", 1000)
-  eval_env = envs.wrap(env, episodes, episode_length, config.action_repeat)
   act = jaxcrl.make_act(env, config)
   agent_steps = -(-episode_length // config.action_repeat)
 
   def evaluate(state, key):
+    # The env the policy acts in under this member's config (an algorithm's wrapper, e.g.
+    # Saute's budget of its own cost limit); episode_return stays the task's return.
+    eval_env = envs.wrap(jaxcrl.make_env(env, state.config), episodes, episode_length,
+                         config.action_repeat)
     env_state = eval_env.reset(key)
     zeros = jnp.zeros((episodes,), jnp.float32)
 
@@ -76,10 +79,12 @@ def make_rollout(env: Any, config: Any):
   import jaxcrl
 
   episode_length = config.episode_length or getattr(env, "episode_length", 1000)
-  one_env = envs.wrap(env, 1, episode_length, config.action_repeat)
   act = jaxcrl.make_act(env, config)
 
   def rollout(state, key):
+    one_env = envs.wrap(jaxcrl.make_env(env, state.config), 1, episode_length,
+                        config.action_repeat)
+
     def step(s, _):
       s = one_env.step(s, act(state, s.obs, key, True))
       return s, s

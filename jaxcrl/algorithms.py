@@ -3,7 +3,8 @@
 Every other list (ALGOS, the CLI's --algo choices and --help, the benchmarks' defaults,
 the tests' parametrisations) is derived from ALGORITHMS here. An entry names
 
-  make_learner(nets, config) -> learners.base.Learner, and its family's default config;
+  make_learner(nets, config, episode_steps) -> learners.base.Learner (episode_steps: T,
+    agent steps per episode), and its family's default config;
   make_multiplier(obs_size, config, episode_steps) -> multipliers.Multiplier, and its
     family's default config;
   wrap_env(env, config) -> env, for algorithms that change the environment (Saute), or
@@ -18,9 +19,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, NamedTuple
 
-from jaxcrl import multipliers
+from jaxcrl import multipliers, saute
 from jaxcrl.config import TrainConfig
-from jaxcrl.learners import ppo
+from jaxcrl.learners import crpo, cup, focops, p3o, ppo, trust_region
 
 
 class Algorithm(NamedTuple):
@@ -49,6 +50,51 @@ ALGORITHMS: dict[str, Algorithm] = {
         ppo.make_minibatch_learner(ppo.penalized_objective), ppo.PPOConfig(),
         multipliers.make_statewise, multipliers.StatewiseConfig(),
         "PPO with a state-wise multiplier network lambda(s) for V_c(s) <= w"),
+    "focops": Algorithm(
+        focops.make_focops, focops.FOCOPSConfig(),
+        multipliers.make_lagrange, multipliers.LagrangeConfig(),
+        "FOCOPS: fit pi* ~ pi_k exp((A_r - nu A_c) / lambda_T) by per-state KL "
+        "(Zhang, Vuong & Ross 2020)"),
+    "cup": Algorithm(
+        cup.make_cup, cup.CUPConfig(),
+        multipliers.make_lagrange, multipliers.LagrangeConfig(),
+        "CUP: PPO improvement step, then a KL projection with the cost term "
+        "(Yang et al. 2022)"),
+    "p3o": Algorithm(
+        p3o.make_learner, p3o.P3OConfig(),
+        multipliers.make_none, multipliers.NoMultiplierConfig(),
+        "P3O: PPO-clip plus kappa relu(clipped cost surrogate + J_c - d), an exact "
+        "penalty (Zhang et al. 2022)"),
+    "crpo": Algorithm(
+        crpo.make_learner, crpo.CRPOConfig(),
+        multipliers.make_none, multipliers.NoMultiplierConfig(),
+        "CRPO: a PPO step on -A_c when J_c > d + tolerance, else on A_r "
+        "(Xu, Liang & Lan 2021)"),
+    "ppo_saute": Algorithm(
+        ppo.make_minibatch_learner(ppo.reward_objective), saute.SauteConfig(),
+        multipliers.make_none, multipliers.NoMultiplierConfig(),
+        "Saute: PPO on the env with the remaining budget in the state and a fixed "
+        "reward once it is spent (Sootla et al. 2022)",
+        wrap_env=saute.wrap_env),
+    "trpo": Algorithm(
+        trust_region.make_trpo, trust_region.TrustRegionConfig(),
+        multipliers.make_none, multipliers.NoMultiplierConfig(),
+        "TRPO: natural-gradient step in a KL trust region, unconstrained "
+        "(Schulman et al. 2015)"),
+    "trpo_lag": Algorithm(
+        trust_region.make_trpo_lag, trust_region.TrustRegionConfig(),
+        multipliers.make_lagrange, multipliers.LagrangeConfig(),
+        "TRPO on the Lagrangian, lambda by projected gradient ascent (Ray et al. 2019)"),
+    "cpo": Algorithm(
+        trust_region.make_cpo, trust_region.TrustRegionConfig(),
+        multipliers.make_none, multipliers.NoMultiplierConfig(),
+        "CPO: trust-region step on the linearised cost constraint, with recovery "
+        "(Achiam et al. 2017)"),
+    "pcpo": Algorithm(
+        trust_region.make_pcpo, trust_region.TrustRegionConfig(),
+        multipliers.make_none, multipliers.NoMultiplierConfig(),
+        "PCPO: TRPO step, then KL projection on the linearised cost constraint "
+        "(Yang et al. 2020)"),
 }
 ALGOS: tuple[str, ...] = tuple(ALGORITHMS)
 

@@ -19,6 +19,17 @@ def gaussian_entropy(scale: jax.Array) -> jax.Array:
   return jnp.sum(jnp.log(scale) + 0.5 * (1.0 + LOG_2PI), axis=-1)
 
 
+def gaussian_kl(loc_p: jax.Array, scale_p: jax.Array, loc_q: jax.Array,
+                scale_q: jax.Array) -> jax.Array:
+  """KL(p || q) of diagonal Gaussians: loc, scale [..., A] -> [...].
+
+  sum_a log(s_q / s_p) + (s_p^2 + (m_p - m_q)^2) / (2 s_q^2) - 1/2.
+  """
+  var_ratio = (scale_p / scale_q) ** 2
+  mean_term = ((loc_p - loc_q) / scale_q) ** 2
+  return 0.5 * jnp.sum(var_ratio + mean_term - 1.0 - jnp.log(var_ratio), axis=-1)
+
+
 def _spread(x: jax.Array) -> jax.Array:
   """std(x) + 1e-8: the divisor of every advantage normalisation here (never 0)."""
   return x.std() + 1e-8

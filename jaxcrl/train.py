@@ -147,7 +147,7 @@ def _make_parts(env: Env, config: TrainConfig) -> tuple[_Parts, TrainConfig]:
   parts = _Parts(
       env=env,
       wrap_env=wrap_env,
-      learner=algo.make_learner(nets, config),
+      learner=algo.make_learner(nets, config, episode_steps),
       multiplier=algo.make_multiplier(obs_size, config, episode_steps),
       obs_size=obs_size,
       action_size=env.action_size,

@@ -73,7 +73,9 @@ def test_update_shapes_finite_single_trace(built, algo):
   _, late = update(state.replace(update_step=jnp.asarray(2**30, jnp.int32)))
   np.testing.assert_allclose(float(late["train/env_steps"]), (2**30 + 1) * cfg.batch_size,
                              rtol=1e-6)
-  obs = jnp.eye(2)[jnp.array([0, 1, 1])]
+  # What the policy sees: the env's observation (Saute appends its budget).
+  obs_size = jaxcrl.make_env(_env(), cfg).observation_size
+  obs = jnp.eye(obs_size)[jnp.array([0, 1, 1])]
   act = jaxcrl.make_act(_env(), cfg)
   action = jax.jit(act, static_argnums=3)(state, obs, jax.random.key(1), False)
   chex.assert_shape(action, (3, 1))

@@ -3,7 +3,7 @@
 The trainer (jaxcrl/train.py) runs rollout -> advantages -> multiplier -> learner and
 never knows which learner it drives:
 
-  learner = algorithm.make_learner(nets, config)      # static parts (shapes, family)
+  learner = algorithm.make_learner(nets, config, episode_steps)   # static parts
   lstate = learner.init(key, config)                  # pytree, lives in TrainState.learner
   loc, scale = learner.policy(lstate, nobs)           # nobs [..., O] -> [..., A] each
   v_r, v_c = learner.values(lstate, nobs)             # [...] each (reward and cost critics)

@@ -76,15 +76,16 @@ def penalized_objective(new, mb, lam, context, config):
 def make_minibatch_learner(objective: Callable, prepare: Callable = no_context,
                            extra_metric_keys: tuple[str, ...] = (),
                            entropy_bonus: bool = True) -> Callable:
-  """-> make_learner(nets, config) -> base.Learner running `objective` in PPO's epochs.
+  """-> make_learner(nets, config, episode_steps) -> base.Learner running `objective` in
+  PPO's epochs.
 
   `prepare(batch, config) -> (context, metrics)` runs once per update; its metrics (keys
   `extra_metric_keys`) join the learner's. entropy_bonus: subtract
   config.learner.entropy_coef x entropy from the loss (the family's PPOConfig has it).
   """
 
-  def make_learner(nets: base.Nets, static_config) -> base.Learner:
-    del static_config
+  def make_learner(nets: base.Nets, static_config, episode_steps: int) -> base.Learner:
+    del static_config, episode_steps
 
     def init(key, config):
       return base.init_actor_critic(nets, key, config)
