@@ -144,6 +144,13 @@ BAD = {
     "unknown backend": (["--env", "PointGoal1", "--backend", "bullet"],
                         "backend 'bullet' is not one of planar, mjx"),
     "backend of a physics-free env": (["--backend", "planar"], "has only its own physics"),
+    "another family's setting": (["--max-kl", "0.02"],
+                                 "max_kl is a setting of trpo, trpo_lag, cpo, pcpo, not of "
+                                 "ppo_lag"),
+    "a setting out of its range": (["--algo", "trpo_lag", "--max-kl", "-1"],
+                                   "max_kl must be > 0, got -1.0"),
+    "a multiplier setting of no multiplier": (["--algo", "cpo", "--lagrange-lr", "0.1"],
+                                              "lagrange_lr is a setting of ppo_lag"),
 }
 
 
