@@ -14,12 +14,12 @@ from jaxcrl.config import TrainConfig, stack_configs
 from jaxcrl.learners.base import LEARNER_METRIC_KEYS, Learner
 from jaxcrl.returns import compute_gae
 from jaxcrl.train import (METRIC_KEYS, TrainState, make_act, make_env, make_init_update,
-                          make_lambda, make_train)
+                          make_lambda, make_train, metric_keys)
 from jaxcrl.types import PolicyExtras, Transition
 
 __all__ = [
     "ALGORITHMS", "ALGOS", "Algorithm", "LEARNER_METRIC_KEYS", "Learner", "METRIC_KEYS",
     "PolicyExtras", "TrainConfig", "TrainState", "Transition", "compute_gae", "make_act",
     "make_config", "make_env", "make_init_update", "make_lambda", "make_train",
-    "stack_configs",
+    "metric_keys", "stack_configs",
 ]

@@ -358,6 +358,13 @@ def make_act(env: Env, config: TrainConfig) -> Callable:
   return act
 
 
+def metric_keys(env: Env, config: TrainConfig) -> tuple[str, ...]:
+  """The keys of `update`'s metrics for this algorithm: METRIC_KEYS and its learner's
+  `extra_metric_keys` (e.g. cpo/case)."""
+  parts, _ = _make_parts(env, config)
+  return METRIC_KEYS + tuple(parts.learner.extra_metric_keys)
+
+
 def make_env(env: Env, config: TrainConfig) -> Env:
   """The unbatched env the algorithm's policy acts in: `env` itself, or wrapped by the
   algorithm's env wrapper (Saute) under `config`."""

@@ -189,24 +189,6 @@ def test_settings_route_and_validate():
     jaxcrl.make_config("focops", clip_eps=0.1)
 
 
-@pytest.mark.parametrize("algo", ALGOS)
-def test_train_vmapped_over_seeds_and_cost_limits(algo):
-  cfg = jaxcrl.make_config(algo, **TINY, lagrange_lr=0.5)
-  train = jaxcrl.make_train(envs.make("ProbeCostlyBandit"), cfg)
-  limits, seeds = (0.1, 0.9), (0, 1)
-  configs = [dataclasses.replace(cfg, cost_limit=d) for d in limits for _ in seeds]
-  keys = jnp.stack([jax.random.key(s) for _ in limits for s in seeds])
-  state, metrics = jax.jit(jax.vmap(train))(keys, jaxcrl.stack_configs(configs))
-  assert set(metrics) == set(jaxcrl.METRIC_KEYS) | set(EXTRA_KEYS[algo])
-  for name, value in metrics.items():
-    chex.assert_shape(value, (4, cfg.num_updates), custom_message=name)
-  chex.assert_tree_all_finite((_keyless(state), metrics))
-  np.testing.assert_allclose(state.config.cost_limit, [0.1, 0.1, 0.9, 0.9])
-  assert not np.allclose(metrics["loss/policy"][0], metrics["loss/policy"][1])
-  # At one seed the tighter limit gives the larger multiplier.
-  assert metrics["lambda/mean"][0, -1] > metrics["lambda/mean"][2, -1]
-
-
 # --- the costly bandit (slow) -------------------------------------------------------------
 
 @pytest.mark.slow

@@ -57,35 +57,24 @@ def _keyless(tree):
       if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x, tree)
 
 
-@pytest.mark.parametrize("algo", jaxcrl.ALGOS)
+# The trainer's own bookkeeping, for a scalar and a state-wise multiplier; every algorithm's
+# shapes, traces, acting and lambda are in test_every_algorithm_... below.
+@pytest.mark.parametrize("algo", ["ppo_lag", "ppo_statewise"])
 def test_update_shapes_finite_single_trace(built, algo):
   init, update, _, cfg = built(algo)
   state = init(jax.random.key(0))
   for _ in range(3):
     state, metrics = update(state)
-  assert set(jaxcrl.METRIC_KEYS) <= set(metrics)
+  assert set(metrics) == set(jaxcrl.metric_keys(_env(), cfg))
   for name, value in metrics.items():
     chex.assert_shape(value, (), custom_message=name)
-  chex.assert_tree_all_finite((_keyless(state), metrics))
+  chex.assert_tree_all_finite((_keyless(state.replace(config=None)), metrics))
   assert int(state.update_step) == 3
   assert float(metrics["train/env_steps"]) == 3 * cfg.batch_size
   # The step count is derived from update_step, so it does not wrap at 2**31 env steps.
   _, late = update(state.replace(update_step=jnp.asarray(2**30, jnp.int32)))
   np.testing.assert_allclose(float(late["train/env_steps"]), (2**30 + 1) * cfg.batch_size,
                              rtol=1e-6)
-  # What the policy sees: the env's observation (Saute appends its budget).
-  obs_size = jaxcrl.make_env(_env(), cfg).observation_size
-  obs = jnp.eye(obs_size)[jnp.array([0, 1, 1])]
-  act = jaxcrl.make_act(_env(), cfg)
-  action = jax.jit(act, static_argnums=3)(state, obs, jax.random.key(1), False)
-  chex.assert_shape(action, (3, 1))
-  assert np.all(np.abs(action) <= 1.0)
-  chex.assert_shape(act(state, obs, jax.random.key(1), True), (3, 1))
-  lam = jaxcrl.make_lambda(_env(), cfg)(state, obs)
-  chex.assert_shape(lam, (3,))
-  assert np.all(lam >= 0)
-  if algo != "ppo_statewise":
-    np.testing.assert_allclose(lam, lam[0])          # scalar algos broadcast one value
 
 
 def test_same_key_same_result_different_keys_differ(built):
@@ -148,6 +137,47 @@ def test_init_accepts_legacy_key_and_traced_config_override(built):
   np.testing.assert_allclose(state.config.cost_limit, 3.0)
   with pytest.raises(ValueError, match="static field"):
     init(jax.random.key(0), dataclasses.replace(cfg, num_envs=8))
+
+
+@pytest.mark.parametrize("algo", jaxcrl.ALGOS)
+def test_every_algorithm_trains_vmapped_over_seeds_and_cost_limits(algo):
+  """jit(vmap(train)) over 2 seeds x 2 cost limits on the costly bandit, for every
+  algorithm: shapes, finiteness, each member its own limit and seed; the Lagrangian ones
+  raise lambda more under the tighter limit, the trust-region ones keep KL <= max_kl."""
+  env = envs.make("ProbeCostlyBandit")
+  own = {"lagrange_lr": 0.5} if algo in jaxcrl.algorithms.takers("lagrange_lr") else {}
+  cfg = jaxcrl.make_config(algo, **{**TINY, "num_timesteps": 4 * 8 * 4}, **own)
+  chex.clear_trace_counter()
+  train = jax.jit(jax.vmap(chex.assert_max_traces(jaxcrl.make_train(env, cfg), n=1)))
+  limits, seeds = (0.1, 0.9), (0, 1)
+  configs = [dataclasses.replace(cfg, cost_limit=d) for d in limits for _ in seeds]
+  keys = jnp.stack([jax.random.key(s) for _ in limits for s in seeds])
+  state, metrics = train(keys, jaxcrl.stack_configs(configs))
+  train(keys, jaxcrl.stack_configs(configs[::-1]))   # other traced values: no new trace
+  assert set(metrics) == set(jaxcrl.metric_keys(env, cfg))
+  for name, value in metrics.items():
+    chex.assert_shape(value, (4, cfg.num_updates), custom_message=name)
+  # (The config is left out: NaN is a valid statewise_threshold, "derive w".)
+  chex.assert_tree_all_finite((_keyless(state.replace(config=None)), metrics))
+  np.testing.assert_allclose(state.config.cost_limit, [0.1, 0.1, 0.9, 0.9])
+  assert not np.allclose(metrics["loss/policy"][0], metrics["loss/policy"][1])
+  if own:
+    assert metrics["lambda/mean"][0, -1] > metrics["lambda/mean"][2, -1]
+  if algo in jaxcrl.algorithms.takers("max_kl"):
+    assert np.all(np.asarray(metrics["policy/kl"]) <= cfg.learner.max_kl * (1 + 1e-6))
+  # Acting and lambda of one member, on what its policy sees (Saute appends its budget).
+  member = jax.tree.map(lambda x: x[0], state)
+  obs = jnp.ones((3, jaxcrl.make_env(env, cfg).observation_size))
+  act = jaxcrl.make_act(env, cfg)
+  action = jax.jit(act, static_argnums=3)(member, obs, jax.random.key(1), False)
+  chex.assert_shape(action, (3, 1))
+  assert np.all(np.abs(action) <= 1.0)
+  chex.assert_shape(act(member, obs, jax.random.key(1), True), (3, 1))
+  lam = jaxcrl.make_lambda(env, cfg)(member, obs * jnp.arange(3.0)[:, None])
+  chex.assert_shape(lam, (3,))
+  assert np.all(lam >= 0)
+  if algo != "ppo_statewise":
+    np.testing.assert_allclose(lam, lam[0])          # scalar multipliers broadcast one value
 
 
 def test_train_sweep_two_limits_by_two_seeds():

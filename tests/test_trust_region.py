@@ -285,25 +285,6 @@ def test_settings_route_to_the_trust_region_config():
                     multipliers.LagrangeConfig)
 
 
-@pytest.mark.parametrize("algo", TRUST_REGION_ALGOS)
-def test_train_sweep_two_limits_by_two_seeds(algo):
-  cfg = jaxcrl.make_config(algo, num_envs=4, unroll_length=8, num_minibatches=2,
-                           num_epochs=2, num_timesteps=4 * 8 * 3, policy_hidden=(8,),
-                           value_hidden=(8,))
-  train = jaxcrl.make_train(envs.make("ProbeTwoRegion", episode_length=5), cfg)
-  limits, seeds = (0.1, 0.9), (0, 1)
-  configs = [dataclasses.replace(cfg, cost_limit=d) for d in limits for _ in seeds]
-  keys = jnp.stack([jax.random.key(s) for _ in limits for s in seeds])
-  state, metrics = jax.jit(jax.vmap(train))(keys, jaxcrl.stack_configs(configs))
-  assert set(metrics) == set(jaxcrl.METRIC_KEYS) | set(EXTRA_KEYS[algo])
-  for name, value in metrics.items():
-    chex.assert_shape(value, (4, cfg.num_updates), custom_message=name)
-  chex.assert_tree_all_finite(metrics)
-  np.testing.assert_allclose(state.config.cost_limit, [0.1, 0.1, 0.9, 0.9])
-  assert not np.allclose(metrics["loss/policy"][0], metrics["loss/policy"][1])
-  assert np.all(np.asarray(metrics["policy/kl"]) <= cfg.learner.max_kl * (1 + 1e-6))
-
-
 # --- The costly bandit (slow) ---
 
 
