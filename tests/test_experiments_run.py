@@ -342,3 +342,13 @@ def test_sigterm_checkpoints_like_ctrl_c(tmp_path, monkeypatch, capsys):
   assert f"--resume {out}" in capsys.readouterr().err
   assert CheckpointStore(out / "checkpoints").steps() == [4]
   assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_help_lists_every_algorithm_and_its_settings():
+  import jaxcrl
+  text = " ".join(run.build_parser().format_help().split())
+  for name, algo in jaxcrl.ALGORITHMS.items():
+    assert f"{name} ({algo.paper})" in text, name
+  for setting, (_, takers) in jaxcrl.algorithms.family_settings().items():
+    flag = "--" + setting.replace("_", "-")
+    assert flag in text and f"[{', '.join(takers)}; default" in text, setting
