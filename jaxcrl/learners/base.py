@@ -155,13 +155,17 @@ def fit_critics(nets: Nets, lstate: ActorCriticState, samples: Samples, key: jax
   """
   data = (samples.obs, samples.target_r, samples.target_c)
 
+  def critic_losses(params, obs, target_r, target_c):
+    v_loss = losses.value_loss(nets.value.apply(params[0], obs), target_r)
+    c_loss = losses.value_loss(nets.value.apply(params[1], obs), target_c)
+    return v_loss + c_loss, (v_loss, c_loss)
+
   def step(carry, mb):
     v_params, c_params, v_opt, c_opt = carry
-    obs, target_r, target_c = mb
-    v_loss, v_grads = jax.value_and_grad(
-        lambda p: losses.value_loss(nets.value.apply(p, obs), target_r))(v_params)
-    c_loss, c_grads = jax.value_and_grad(
-        lambda p: losses.value_loss(nets.value.apply(p, obs), target_c))(c_params)
+    # One backward pass for both critics (their losses share nothing, so the gradient of
+    # the sum is each one's own).
+    (_, (v_loss, c_loss)), (v_grads, c_grads) = jax.value_and_grad(
+        critic_losses, has_aux=True)((v_params, c_params), *mb)
     v_params, v_opt = adam_step(v_params, v_opt, v_grads, config.value_lr,
                                 config.max_grad_norm)
     c_params, c_opt = adam_step(c_params, c_opt, c_grads, config.value_lr,
