@@ -65,7 +65,7 @@ def compare(run_dirs: Sequence[pathlib.Path], baseline: pathlib.Path | None = No
       stats = final_stats(g)
       ret, cost = stats.get("episode/return", nan), stats.get("episode/cost", nan)
       rows.append({
-          "run": str(run), "algo": algo, "limit": g["limit"],
+          "run": f"{run} {g.get('cell', '')}".strip(), "algo": algo, "limit": g["limit"],
           "seeds": int(g["data"]["episode/cost"].shape[0]), "env steps": int(g["x"][-1]),
           "return": ret, "cost": cost, "lambda mean": stats.get("lambda/mean", nan),
           "w": stats.get("constraint/threshold", nan)[0],

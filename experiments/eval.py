@@ -2,10 +2,11 @@
 [--seed 0] [--render out.html] [--render-3d out3d.html]`.
 
 Runs `--episodes` deterministic episodes (tanh of the policy mean) for every member of the
-run (seeds x cost limits) in one jitted, vmapped scan over the episode's agent steps, and
-prints and writes (RUN/eval/step{N}.json) per cost limit the mean and std over all of its
-episodes of: return, episode cost, cost rate (cost per env step) and the share of episodes
-whose cost is within the limit. Same checkpoint and --seed -> the same numbers.
+run (seeds x cost limits, x grid cells in a sweep) in one jitted, vmapped scan over the
+episode's agent steps, and prints and writes (RUN/eval/step{N}.json) per cost limit (per
+cost limit and grid cell in a sweep, keyed like "25 lagrange_lr=0.1") the mean and std
+over all of its episodes of: return, episode cost, cost rate (cost per env step) and the
+share of episodes whose cost is within the limit. Same checkpoint and --seed -> the same numbers.
 
 --render OUT.html writes a self-contained top-down replay page (no network needed) of one
 deterministic episode of member 0, and OUT.gif beside it; navigation envs, any backend.
@@ -206,17 +207,19 @@ def _main(argv: list[str]) -> int:
       "run": str(args.run), "step": step, "episodes_per_member": args.episodes,
       "seed": args.seed, "deterministic": True, "backend": built.env.backend,
       "by_limit": {}, "members": []}
+  groups: dict[str, list[int]] = {}   # a sweep's groups are (limit, cell): "25 lr=0.1"
   for j, m in enumerate(members):
     report["members"].append({"seed": m.seed, "cost_limit": m.cost_limit,
+                              **({"cell": dict(m.cell)} if m.cell else {}),
                               **{k: float(np.mean(results[k][j])) for k in METRICS}})
+    groups.setdefault(f"{m.cost_limit:g} {m.cell_label}".strip(), []).append(j)
   print(f"{spec['env']} ({built.env.backend}) {spec['config']['algo']} checkpoint {step}, "
         f"{args.episodes} deterministic episodes x {spec['seeds']} seeds per limit")
-  for d in spec["cost_limits"]:
-    rows = [j for j, m in enumerate(members) if m.cost_limit == d]
+  for group, rows in groups.items():
     stats = {k: {"mean": float(np.mean(results[k][rows])),
                  "std": float(np.std(results[k][rows]))} for k in METRICS}
-    report["by_limit"][f"{d:g}"] = stats
-    print(f"limit {d:g}: " + ", ".join(
+    report["by_limit"][group] = stats
+    print(f"limit {group}: " + ", ".join(
         f"{k} {v['mean']:.4g}±{v['std']:.2g}" for k, v in stats.items()))
   # An eval on another backend than the run's (e.g. --backend mjx) gets its own file.
   other = "" if built.env.backend == own.env.backend else f"_{built.env.backend}"

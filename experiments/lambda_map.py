@@ -93,7 +93,8 @@ def plot(data: dict[str, np.ndarray], path: pathlib.Path, title: str) -> pathlib
 
 
 def plot_run(run_dir: pathlib.Path, out_dir: pathlib.Path, seed: int = 0) -> list[pathlib.Path]:
-  """lambda_map_limit{d}.png per cost limit (seed 0's latest checkpoint) of a
+  """lambda_map_limit{d}.png per cost limit (and grid cell of a sweep:
+  lambda_map_limit{d}_{setting}{value}...png; seed 0's latest checkpoint) of a
   ppo_statewise run on an env that `supports`; [] for any other run."""
   import jax
 
@@ -120,7 +121,8 @@ def plot_run(run_dir: pathlib.Path, out_dir: pathlib.Path, seed: int = 0) -> lis
       continue
     member = jax.tree.map(lambda x: x[j], state)
     data = compute(member, jax.random.key(seed))
-    title = (f"{run_dir.name}: {spec['env']} ppo_statewise, limit {m.cost_limit:g}, "
-             f"update {steps[-1]}")
-    written.append(plot(data, out_dir / f"lambda_map_limit{m.cost_limit:g}.png", title))
+    parts = (f"limit {m.cost_limit:g}", m.cell_label, f"update {steps[-1]}")
+    title = f"{run_dir.name}: {spec['env']} ppo_statewise, " + ", ".join(filter(None, parts))
+    written.append(plot(data, out_dir / f"lambda_map_limit{m.cost_limit:g}{m.cell_suffix}.png",
+                        title))
   return written

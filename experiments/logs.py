@@ -1,12 +1,14 @@
-"""Per-member metric logs of a run: one CSV and one TensorBoard dir per (seed, cost limit).
+"""Per-member metric logs of a run: one CSV and one TensorBoard dir per (seed, cost limit)
+and, in a sweep, grid cell.
 
-A run trains `M = seeds x cost limits` members in one program; each update yields a flat
-dict of scalars per member. Rows are keyed by `update` (1-based count of updates done), so
+A run trains `M = seeds x cost limits` members in one program (a sweep: x grid cells);
+each update yields a flat dict of scalars per member. Rows are keyed by `update` (1-based count of updates done), so
 a resumed run first drops rows past its checkpoint (`truncate`) and TensorBoard purges
 events past it (`purge_step`), and the logs read as if the run had never stopped.
 
 Layout under the run dir:
-  metrics/seed{S}_limit{L}.csv   columns: update, <metric names, sorted>
+  metrics/seed{S}_limit{L}.csv   columns: update, <metric names, sorted>; a sweep's
+                                 members add their cell: seed0_limit25_lagrange_lr0.1.csv
   metrics/timing.csv             columns: update, env_steps_per_s (per member, one row
                                  per chunk of updates ending at `update`; wall-clock, so
                                  kept apart from the reproducible metrics)
@@ -26,18 +28,36 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Member:
-  """One trained copy: a seed index and a cost limit."""
+  """One trained copy: a seed index, a cost limit and, in a sweep, its grid cell.
+
+  cell: ((setting, value), ...), the traced settings this member trains with on top of
+    the run's config (experiments/sweep.py); () in a plain run.
+  """
   seed: int
   cost_limit: float
+  cell: tuple[tuple[str, float], ...] = ()
+
+  @property
+  def cell_suffix(self) -> str:
+    """'' in a plain run, else '_lagrange_lr0.1_lambda_init0' (values as %g)."""
+    return "".join(f"_{setting}{value:g}" for setting, value in self.cell)
+
+  @property
+  def cell_label(self) -> str:
+    """'' in a plain run, else 'lagrange_lr=0.1 lambda_init=0'."""
+    return " ".join(f"{setting}={value:g}" for setting, value in self.cell)
 
   @property
   def name(self) -> str:
-    return f"seed{self.seed}_limit{self.cost_limit:g}"
+    return f"seed{self.seed}_limit{self.cost_limit:g}{self.cell_suffix}"
 
 
-def members(seeds: int, cost_limits: Sequence[float]) -> list[Member]:
-  """Seed-major member order, the order of the run's batch axis."""
-  return [Member(s, float(c)) for s in range(seeds) for c in cost_limits]
+def members(seeds: int, cost_limits: Sequence[float],
+            cells: Sequence[tuple] = ((),)) -> list[Member]:
+  """The order of the run's batch axis: seed-major, then cost limit, then grid cell (a
+  plain run has the one empty cell)."""
+  return [Member(s, float(c), tuple(cell)) for s in range(seeds) for c in cost_limits
+          for cell in cells]
 
 
 def read_csv(path: str | pathlib.Path) -> dict[str, np.ndarray]:

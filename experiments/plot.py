@@ -30,36 +30,45 @@ CURVES = (
 )
 
 
+def pyplot():
+  """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  return plt
+
+
 def load_groups(run_dir: pathlib.Path) -> list[dict]:
-  """Per cost limit of a run: label, limit, x [T] and each metric as [seeds, T]."""
+  """Per cost limit of a run (per cost limit and grid cell of a sweep): label, limit,
+  cell ('' or 'setting=value ...'), x [T] and each metric as [seeds, T]."""
   spec = read_spec(run_dir)
-  by_limit: dict[float, list[dict[str, np.ndarray]]] = {}
+  by_limit: dict[tuple, list[dict[str, np.ndarray]]] = {}
+  labels = {}
   for m in run_members(spec):
     path = run_dir / "metrics" / f"{m.name}.csv"
     if path.exists():
       data = read_csv(path)
       if len(data.get("update", ())):
-        by_limit.setdefault(m.cost_limit, []).append(data)
+        by_limit.setdefault((m.cost_limit, m.cell), []).append(data)
+        labels[(m.cost_limit, m.cell)] = m.cell_label
   groups = []
-  for limit, datas in by_limit.items():
+  for (limit, cell), datas in by_limit.items():
     length = min(len(d["update"]) for d in datas)
     names = set.intersection(*(set(d) for d in datas))
     stacked = {n: np.stack([d[n][:length] for d in datas]) for n in names}
     x = stacked["train/env_steps"][0] if "train/env_steps" in stacked else stacked["update"][0]
+    cell_label = labels[(limit, cell)]
+    label = f"{run_dir.name} {spec['config'].get('algo', '')} limit={limit:g}"
     groups.append({
-        "label": f"{run_dir.name} {spec['config'].get('algo', '')} limit={limit:g}".replace(
-            "  ", " "),
-        "run": run_dir.name, "limit": limit, "x": x, "data": stacked,
+        "label": f"{label} {cell_label}".strip().replace("  ", " "),
+        "run": run_dir.name, "limit": limit, "cell": cell_label, "x": x, "data": stacked,
     })
   return groups
 
 
 def plot_runs(run_dirs: Sequence[pathlib.Path], out_dir: pathlib.Path) -> list[pathlib.Path]:
   """Writes the PNGs for `run_dirs` into `out_dir`; returns the paths written."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
+  plt = pyplot()
   groups = [g for r in run_dirs for g in load_groups(pathlib.Path(r))]
   if not groups:
     raise UsageError(f"no metrics to plot in {[str(r) for r in run_dirs]}; "
@@ -111,7 +120,8 @@ def plot_runs(run_dirs: Sequence[pathlib.Path], out_dir: pathlib.Path) -> list[p
                   xerr=[v.std() for v in cost], yerr=[v.std() for v in ret],
                   color=c, marker="o", capsize=3, label=run)
       for g, cv, rv in zip(gs, cost, ret):
-        ax.annotate(f"d={g['limit']:g}", (cv.mean(), rv.mean()), fontsize=7,
+        ax.annotate(f"d={g['limit']:g} {g['cell']}".strip(), (cv.mean(), rv.mean()),
+                    fontsize=7,
                     textcoords="offset points", xytext=(4, 4))
     ax.set_xlabel("final episode cost")
     ax.set_ylabel("final episode return")

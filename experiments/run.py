@@ -8,6 +8,8 @@
 Seeds x cost limits train together as one batch axis M of one compiled program:
 jit(scan(vmap(update))) runs `--log-every` updates per host round-trip. Member (s, d) uses
 key jax.random.key(seed + s) for every limit d, so limits compare on common random numbers.
+`python -m experiments.sweep` is this run with grid cells of traced settings added to the
+batch axis (experiments/sweep.py); it shares train_run, checkpoints and resume.
 
 Run folder (see experiments/rundir.py): config.json, metrics/*.csv, tb/*, checkpoints/<update>/
 (the whole batched TrainState every --checkpoint-every updates and at the end),
@@ -92,9 +94,11 @@ def _add_family_flags(parser: Parser) -> list[str]:
   return names
 
 
-def build_parser() -> Parser:
-  parser = Parser(prog="python -m experiments.run",
-                  description="Train constrained PPO on a jaxcrl env; see the module docstring.")
+def build_parser(prog: str = "python -m experiments.run",
+                 description: str = "Train a constrained RL algorithm on a jaxcrl env; see "
+                                    "the module docstring.") -> Parser:
+  """The run's flags (experiments.sweep adds --grid to them)."""
+  parser = Parser(prog=prog, description=description)
   run = parser.add_argument_group("run")
   run.add_argument("--env", default=DEFAULT_ENV, help="registered env name or Safety-Gym id")
   run.add_argument("--backend", default=None,
@@ -222,11 +226,14 @@ def _prepare(args, parser: Parser, argv: list[str]):
   Returns (run_dir, spec, resuming, built).
   """
   with usage_errors():
-    run_dir, spec, resuming = _validate(args, parser, argv)
+    run_dir, spec, resuming = validate(args, parser, argv)
     return run_dir, spec, resuming, rundir.build(spec)
 
 
-def _validate(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict, bool]:
+def validate(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict, bool]:
+  """The run folder, its spec (new, or read back and extended by --steps) and whether it
+  resumes; UsageError (or ValueError, inside `usage_errors`) on bad input. Writes nothing.
+  """
   if args.resume is not None:
     allowed = ("--resume", "--no-progress", "--no-plots", "--steps", "--num-timesteps")
     extra = [a for a in argv if a.startswith("--") and a.split("=")[0] not in allowed]
@@ -279,19 +286,25 @@ def _extended(spec: dict[str, Any], args, argv: list[str]) -> dict[str, Any]:
 
 def _summarise(run_dir: pathlib.Path, spec: dict, timing: dict[str, float],
                final_update: int, num_updates: int) -> dict[str, Any]:
+  """summary.json: each member's final metrics, and their mean and std over seeds per cost
+  limit (`by_limit`), or in a sweep per (cost limit, grid cell) (`by_cell`)."""
   from experiments.logs import final_value, read_csv
-  members_out = []
+  members_out, groups = [], {}
   for m in rundir.run_members(spec):
     data = read_csv(run_dir / "metrics" / f"{m.name}.csv")
     final = {k: float(final_value(data[k])) for k in SUMMARY_METRICS if k in data}
-    members_out.append({"seed": m.seed, "cost_limit": m.cost_limit, "final": final})
-  by_limit = {}
-  for d in spec["cost_limits"]:
-    rows = [x["final"] for x in members_out if x["cost_limit"] == d]
-    by_limit[f"{d:g}"] = {
-        k: {"mean": float(np.mean([r[k] for r in rows])),
-            "std": float(np.std([r[k] for r in rows]))}
-        for k in rows[0]}
+    members_out.append({"seed": m.seed, "cost_limit": m.cost_limit,
+                        **({"cell": dict(m.cell)} if m.cell else {}), "final": final})
+    groups.setdefault((m.cost_limit, m.cell), []).append(final)
+  stats = {key: {k: {"mean": float(np.mean([r[k] for r in rows])),
+                     "std": float(np.std([r[k] for r in rows]))}
+                 for k in rows[0]}
+           for key, rows in groups.items()}
+  if spec.get("grid"):
+    by = {"by_cell": [{"cell": dict(cell), "cost_limit": d, "final": final}
+                      for (d, cell), final in stats.items()]}
+  else:
+    by = {"by_limit": {f"{d:g}": final for (d, _), final in stats.items()}}
   return {
       "env": spec["env"], "algo": spec["config"]["algo"], "updates": final_update,
       "num_updates": num_updates,
@@ -299,7 +312,7 @@ def _summarise(run_dir: pathlib.Path, spec: dict, timing: dict[str, float],
       "finished": final_update >= num_updates,
       "timing_last_session": timing,
       "final_window": "mean of the last 10% of updates",
-      "by_limit": by_limit, "members": members_out,
+      **by, "members": members_out,
   }
 
 
@@ -395,6 +408,9 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
   if plots:
     from experiments.plot import plot_runs
     plot_runs([run_dir], run_dir / "plots")
+  if spec.get("grid"):
+    from experiments import sweep
+    sweep.write_results(run_dir, spec, summary, plots)
   return summary
 
 
@@ -425,6 +441,14 @@ def _main(argv: list[str]) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
   run_dir, spec, resuming, built = _prepare(args, parser, argv)
+  return train_and_report(args, run_dir, spec, resuming, built)
+
+
+def train_and_report(args, run_dir: pathlib.Path, spec: dict, resuming: bool,
+                     built: rundir.Built) -> int:
+  """The command line's training of a validated run (or sweep): makes the folder, trains
+  with SIGTERM handled like Ctrl-C, prints the final numbers. -> exit status: 0, or 130
+  (Ctrl-C) / 143 (SIGTERM) once the last completed chunk is checkpointed."""
   if not resuming:
     run_dir.mkdir(parents=True, exist_ok=True)
   try:
@@ -433,10 +457,15 @@ def _main(argv: list[str]) -> int:
                           plots=not args.no_plots, built=built)
   except KeyboardInterrupt as interrupt:
     return 143 if isinstance(interrupt, Terminated) else 130
-  for d, stats in summary["by_limit"].items():
-    line = ", ".join(f"{k.replace('episode/', '')} {v['mean']:.3g}±{v['std']:.2g}"
+  def line(stats: dict) -> str:
+    return ", ".join(f"{k.replace('episode/', '')} {v['mean']:.3g}±{v['std']:.2g}"
                      for k, v in stats.items())
-    print(f"limit {d}: {line}")
+
+  for d, stats in summary.get("by_limit", {}).items():
+    print(f"limit {d}: {line(stats)}")
+  for group in summary.get("by_cell", ()):
+    cell = " ".join(f"{k}={v:g}" for k, v in group["cell"].items())
+    print(f"limit {group['cost_limit']:g} {cell}: {line(group['final'])}")
   print(f"run folder: {run_dir}")
   return 0
 

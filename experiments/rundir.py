@@ -10,6 +10,10 @@ and, once finished, `summary.json` and `plots/`. The spec is a plain JSON dict:
     and 'multiplier' (cost_limit there is ignored in favour of cost_limits). Specs
     written before the Learner seam hold every setting flat; `config_from_spec` reads
     both, keeping the settings the run's algorithm takes.
+  grid: only in a sweep's spec (experiments/sweep.py), the axes in order,
+    [{"setting": "lagrange_lr", "values": [0.01, 0.1]}, ...]: traced settings that each
+    member overrides with its cell's values (a list, so the axis order survives the
+    sorted keys). A spec without it is a plain run: one empty cell.
   argv, versions, created: provenance
 
 Reading specs and metrics needs no JAX; `build` imports jaxcrl and envs.
@@ -18,6 +22,7 @@ Reading specs and metrics needs no JAX; `build` imports jaxcrl and envs.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import pathlib
 from typing import Any
@@ -57,15 +62,24 @@ def write_spec(path: pathlib.Path, spec: dict[str, Any]) -> None:
   tmp.rename(path / CONFIG_FILE)
 
 
+def grid_cells(spec: dict[str, Any]) -> list[tuple[tuple[str, float], ...]]:
+  """The cells of the spec's grid, first axis major: [((setting, value), ...), ...];
+  [()] (one empty cell) for a plain run."""
+  axes = [[(axis["setting"], float(v)) for v in axis["values"]]
+          for axis in spec.get("grid") or ()]
+  return list(itertools.product(*axes))
+
+
 def run_members(spec: dict[str, Any]) -> list[Member]:
-  return members(spec["seeds"], spec["cost_limits"])
+  return members(spec["seeds"], spec["cost_limits"], grid_cells(spec))
 
 
 @dataclasses.dataclass
 class Built:
-  """A run's objects. Batch axis M = seeds x cost limits, seed-major (see `run_members`)."""
+  """A run's objects. Batch axis M = seeds x cost limits x grid cells, seed-major (see
+  `run_members`; a plain run has one cell)."""
   env: Any                 # unbatched env from envs.make
-  config: Any              # TrainConfig with the first cost limit
+  config: Any              # TrainConfig of member 0 (the first cost limit and cell)
   member_configs: list     # one TrainConfig per member
   stacked_config: Any      # jaxcrl.stack_configs(member_configs), leaves [M, ...]
   keys: Any                # typed keys [M]
@@ -142,6 +156,16 @@ def make_env(spec: dict[str, Any], backend: str | None = None) -> Any:
                      f"({env.backend!r})") from err
 
 
+def member_config(base: Any, member: Member) -> Any:
+  """The TrainConfig `member` trains with: `base` with its cost limit and its cell's
+  settings (each routed to where it lives, `jaxcrl.algorithms.with_settings`)."""
+  config = dataclasses.replace(base, cost_limit=member.cost_limit)
+  if member.cell:
+    from jaxcrl import algorithms
+    config = algorithms.with_settings(config, **dict(member.cell))
+  return config
+
+
 def build(spec: dict[str, Any], backend: str | None = None) -> Built:
   """Rebuilds env, configs, keys and the batched init of the run described by `spec`
   (on `backend` if given, else the spec's)."""
@@ -150,8 +174,7 @@ def build(spec: dict[str, Any], backend: str | None = None) -> Built:
 
   env = make_env(spec, backend)
   base = config_from_spec(spec)
-  member_configs = [dataclasses.replace(base, cost_limit=m.cost_limit)
-                    for m in run_members(spec)]
+  member_configs = [member_config(base, m) for m in run_members(spec)]
   stacked = jaxcrl.stack_configs(member_configs)
   keys = jax.numpy.stack([jax.random.key(spec["seed"] + m.seed) for m in run_members(spec)])
   init, update = jaxcrl.make_init_update(env, member_configs[0])
@@ -168,11 +191,18 @@ def state_template(built: Built) -> Any:
 
 def restore_args(built: Built) -> dict[str, Any]:
   """How every reader restores a run's checkpoint into its TrainState: the template,
-  config leaves the checkpoint lacks (settings added since, or a legacy layout) filled
-  from the spec, and the legacy layout's leaves renamed.
+  leaves the checkpoint lacks filled in, and the legacy layout's leaves renamed.
+
+  Filled: config leaves (settings added since, or a legacy layout) from the spec, and
+  `cumulative_cost` (added with the train/cumulative_cost metric) with zeros, so a run
+  resumed from a checkpoint older than that leaf counts its cost from the resume.
 
     store.restore(step, **restore_args(built)); store.restore_latest(**restore_args(built))
   """
+  import jax
+  import jax.numpy as jnp
   template = state_template(built)
-  return {"template": template, "fill": template.replace(config=built.stacked_config),
+  zeros = jax.tree.map(lambda t: jnp.zeros(t.shape, t.dtype), template.cumulative_cost)
+  return {"template": template,
+          "fill": template.replace(config=built.stacked_config, cumulative_cost=zeros),
           "migrate": migrate_legacy_leaves}

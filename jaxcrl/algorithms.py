@@ -12,6 +12,7 @@ the tests' parametrisations) is derived from ALGORITHMS here. An entry names
   paper: one line for --help.
 
   config = make_config("ppo_lag", lagrange_lr=1e-3, num_envs=32)
+  config = with_settings(config, lagrange_lr=1e-2)      # the same routing, on a config
 """
 
 from __future__ import annotations
@@ -159,21 +160,20 @@ def check(config: TrainConfig) -> None:
         check_sizes(field.name, getattr(family, field.name))
 
 
-def make_config(algo: str = "ppo_lag", **settings) -> TrainConfig:
-  """A validated TrainConfig for `algo`; each setting goes where it lives by name:
-  TrainConfig's shared fields, else the algorithm's learner or multiplier family config.
+def route(algo: str, settings: dict[str, Any]) -> tuple[dict, dict, dict]:
+  """Each setting where it lives for `algo`: -> (TrainConfig's shared fields, the learner
+  family's, the multiplier family's), each {name: value}.
 
   A setting the algorithm does not take raises ValueError naming it and the algorithms
-  that take it (e.g. max_kl given to ppo_lag).
+  that take it (e.g. max_kl given to ppo_lag); an unknown one, naming the known ones.
   """
   entry = get(algo)
   shared = {k: v for k, v in settings.items() if k in SHARED_SETTINGS}
-  families = {}
   rest = {k: v for k, v in settings.items() if k not in shared}
-  for slot, defaults in (("learner", entry.learner_defaults),
-                         ("multiplier", entry.multiplier_defaults)):
+  families = []
+  for defaults in (entry.learner_defaults, entry.multiplier_defaults):
     mine = {k: v for k, v in rest.items() if k in _field_names(defaults)}
-    families[slot] = dataclasses.replace(defaults, **mine)
+    families.append(mine)
     rest = {k: v for k, v in rest.items() if k not in mine}
   for name in rest:
     if name in ("learner", "multiplier"):
@@ -183,5 +183,54 @@ def make_config(algo: str = "ppo_lag", **settings) -> TrainConfig:
       raise ValueError(f"{name} is a setting of {', '.join(who)}, not of {algo}")
     known = sorted(SHARED_SETTINGS + tuple(family_settings()))
     raise ValueError(f"unknown setting {name!r}; known: {', '.join(known)}")
+  return shared, families[0], families[1]
+
+
+def make_config(algo: str = "ppo_lag", **settings) -> TrainConfig:
+  """A validated TrainConfig for `algo`; each setting goes where it lives by name:
+  TrainConfig's shared fields, else the algorithm's learner or multiplier family config.
+
+  A setting the algorithm does not take raises ValueError naming it and the algorithms
+  that take it (e.g. max_kl given to ppo_lag).
+  """
+  entry = get(algo)
+  shared, learner, multiplier = route(algo, settings)
   shared.pop("algo", None)
-  return TrainConfig(algo=algo, **shared, **families).validate()
+  return TrainConfig(algo=algo, **shared,
+                     learner=dataclasses.replace(entry.learner_defaults, **learner),
+                     multiplier=dataclasses.replace(entry.multiplier_defaults, **multiplier)
+                     ).validate()
+
+
+def with_settings(config: TrainConfig, **settings) -> TrainConfig:
+  """`config` (validated) with each setting replaced where it lives, routed and refused
+  as `make_config` does: `with_settings(config, lagrange_lr=1e-3, policy_lr=1e-4)`."""
+  config = resolve(config)
+  shared, learner, multiplier = route(config.algo, settings)
+  if shared.get("algo", config.algo) != config.algo:
+    raise ValueError(f"algo is fixed by the config ({config.algo!r}); build another with "
+                     f"make_config({shared['algo']!r}, ...)")
+  return dataclasses.replace(
+      config, **shared, learner=dataclasses.replace(config.learner, **learner),
+      multiplier=dataclasses.replace(config.multiplier, **multiplier)).validate()
+
+
+def static_settings(algo: str) -> tuple[str, ...]:
+  """The settings of `algo` that are static (pytree_node=False: they shape the compiled
+  program, so they cannot differ inside one vmapped batch), shared ones first."""
+  entry = get(algo)
+  return tuple(f.name for config in (TrainConfig, entry.learner_defaults,
+                                     entry.multiplier_defaults)
+               for f in dataclasses.fields(config)
+               if not f.metadata.get("pytree_node", True))
+
+
+def traced_settings(algo: str) -> tuple[str, ...]:
+  """The settings of `algo` that are traced leaves (they may differ inside one vmapped
+  batch: cost limit, learning rates, the family's coefficients), shared ones first."""
+  entry = get(algo)
+  return tuple(f.name for config in (TrainConfig, entry.learner_defaults,
+                                     entry.multiplier_defaults)
+               for f in dataclasses.fields(config)
+               if f.metadata.get("pytree_node", True) and f.name not in ("learner",
+                                                                         "multiplier"))

@@ -48,13 +48,45 @@ from jaxcrl.types import PolicyExtras, Transition
 #     the minibatch steps taken, and the steps taken); loss/multiplier: the multiplier's
 #     own objective. A learner may add keys of its own (`extra_metric_keys`).
 #   train/env_steps: env steps so far, counting action repeats.
+#   train/cumulative_cost: the cost paid in training so far, summed over every env step
+#     (action repeats included, as the env reports them) of every env; the running sum
+#     lives in TrainState.cumulative_cost.
 METRIC_KEYS = (
     "episode/return", "episode/cost", "episode/cost_rate", "episode/count",
     "constraint/violation_frac", "constraint/threshold", "lambda/mean", "lambda/max",
     "lambda/p05", "lambda/p50", "lambda/p95", "loss/policy", "loss/value_reward",
     "loss/value_cost", "loss/multiplier", "policy/kl", "policy/entropy", "policy/sgd_steps",
-    "train/env_steps",
+    "train/env_steps", "train/cumulative_cost",
 )
+
+
+@struct.dataclass
+class RunningSum:
+  """A float32 running sum that stays exact past 2**24: the sum is high + low.
+
+  A plain float32 total stops counting unit costs at 2**24 (1.7e7, a few long runs'
+  worth); here `low` keeps the exact rounding error of every addition into `high`
+  (Knuth's TwoSum), so the total drifts by no more than float32 rounding of `low`
+  itself. high, low: [] float32.
+  """
+
+  high: jax.Array
+  low: jax.Array
+
+  @classmethod
+  def zeros(cls) -> "RunningSum":
+    return cls(high=jnp.zeros((), jnp.float32), low=jnp.zeros((), jnp.float32))
+
+  def add(self, x: jax.Array) -> "RunningSum":
+    """The sum plus x ([] float32)."""
+    high = self.high + x
+    x_part = high - self.high
+    error = (self.high - (high - x_part)) + (x - x_part)  # exactly (self.high + x) - high
+    return RunningSum(high=high, low=self.low + error)
+
+  @property
+  def total(self) -> jax.Array:
+    return self.high + self.low
 
 
 @struct.dataclass
@@ -71,6 +103,9 @@ class TrainState:
     is that product in float32, so it never wraps).
   last_episode_return, last_episode_cost: [] the latest batch means, carried so the
     metrics stay finite in updates where no episode completed.
+  cumulative_cost: RunningSum of the cost of every env step trained on (the metric
+    train/cumulative_cost). A run resumed from a checkpoint written before this leaf
+    existed counts from the resume (experiments/rundir.py fills it with zeros).
   config: the TrainConfig (family configs resolved) whose traced leaves this run uses.
   """
 
@@ -82,6 +117,7 @@ class TrainState:
   update_step: jax.Array
   last_episode_return: jax.Array
   last_episode_cost: jax.Array
+  cumulative_cost: RunningSum
   config: TrainConfig
 
 
@@ -247,6 +283,7 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         update_step=jnp.zeros((), jnp.int32),
         last_episode_return=zero,
         last_episode_cost=zero,
+        cumulative_cost=RunningSum.zeros(),
         config=cfg,
     )
 
@@ -296,6 +333,8 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
     w = multipliers.statewise_threshold(cfg, p.episode_steps)
     quantiles = jnp.quantile(lam, jnp.array([0.05, 0.5, 0.95]))
     update_step = state.update_step + 1
+    # data.cost is per agent step: already the sum over its action repeats.
+    cumulative_cost = state.cumulative_cost.add(data.cost.sum())
     metrics = {
         "episode/return": ep_return,
         "episode/cost": ep_cost,
@@ -310,13 +349,15 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         "lambda/p95": quantiles[2],
         "loss/multiplier": mmetrics["loss/multiplier"],
         "train/env_steps": update_step.astype(jnp.float32) * float(steps_per_update),
+        "train/cumulative_cost": cumulative_cost.total,
         **lmetrics,
     }
     metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
     new_state = state.replace(
         learner=learner_state, multiplier=mstate, normalizer=normalizer,
         env_state=env_state, key=key, update_step=update_step,
-        last_episode_return=ep_return, last_episode_cost=ep_cost)
+        last_episode_return=ep_return, last_episode_cost=ep_cost,
+        cumulative_cost=cumulative_cost)
     return new_state, metrics
 
   return init, update

@@ -72,6 +72,19 @@ def test_run_folder_contents(finished):
   assert lam["0.2"] > lam["0.5"] > 0
 
 
+def test_cumulative_cost_column(finished):
+  """train/cumulative_cost: each update's batch cost (cost rate x 32 env steps) summed from
+  the start, per member; the checkpoint holds the same total."""
+  _, state = _final_state(finished)
+  for j, m in enumerate(rundir.run_members(rundir.read_spec(finished))):
+    data = logs.read_csv(finished / "metrics" / f"{m.name}.csv")
+    total = data["train/cumulative_cost"]
+    np.testing.assert_allclose(total, np.cumsum(data["episode/cost_rate"] * 32), rtol=1e-6)
+    assert np.all(np.diff(total) >= 0) and total[-1] > 0
+    np.testing.assert_allclose(state.cumulative_cost.high[j] + state.cumulative_cost.low[j],
+                               total[-1], rtol=1e-6)
+
+
 def test_resume_is_bit_identical_and_skips_broken_checkpoints(finished, tmp_path):
   # Simulate a run killed while saving update 6: checkpoints up to 2 complete, update 4's
   # numbered dir lost its data, update 6 only in orbax's tmp dir; CSVs ran ahead to 6.

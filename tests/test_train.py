@@ -77,6 +77,32 @@ def test_update_shapes_finite_single_trace(built, algo):
                              rtol=1e-6)
 
 
+def test_cumulative_cost_counts_every_env_step_cost():
+  """train/cumulative_cost sums each update's batch cost, action repeats included: with
+  action_repeat 2 an agent step costs 0, 1 or 2 on ProbeTwoRegion, and the batch's cost is
+  cost_rate (per env step) x batch x 2."""
+  cfg = jaxcrl.make_config("ppo_lag", **{**TINY, "action_repeat": 2,
+                                         "num_timesteps": 4 * 8 * 2 * 4})
+  _, metrics = jax.jit(jaxcrl.make_train(_env(), cfg))(jax.random.key(6))
+  total = np.asarray(metrics["train/cumulative_cost"], np.float64)
+  per_update = np.asarray(metrics["episode/cost_rate"], np.float64) * cfg.batch_size * 2
+  np.testing.assert_allclose(total, np.cumsum(per_update), rtol=1e-6)
+  assert total[-1] > 0 and np.all(np.diff(total) >= 0)
+  np.testing.assert_array_equal(total, np.round(total))   # unit costs: whole numbers
+  assert np.all(total <= metrics["train/env_steps"])
+
+
+def test_running_sum_keeps_counting_past_float32_integers():
+  """float32 stops at 2**24 + 1 -> 2**24; the compensated sum does not, also under jit."""
+  assert np.float32(2**24) + np.float32(1) == np.float32(2**24)
+  add = jax.jit(lambda total, x: total.add(x))
+  total = jaxcrl.train.RunningSum(high=jnp.float32(2**24), low=jnp.float32(0))
+  for _ in range(3):
+    total = add(total, jnp.float32(1))
+  assert float(total.high) + float(total.low) == 2**24 + 3
+  chex.assert_shape((total.high, total.low), ())
+
+
 def test_same_key_same_result_different_keys_differ(built):
   init, update, _, _ = built("ppo_statewise")
   a, ma = update(init(jax.random.key(7)))
@@ -246,6 +272,28 @@ def test_family_settings_go_where_they_live_and_nowhere_else():
   # None means the algorithm's defaults; so does a plain TrainConfig.
   assert jaxcrl.make_config("ppo_lag") == jaxcrl.algorithms.resolve(jaxcrl.TrainConfig())
   assert jaxcrl.TrainConfig().num_updates == 10_000_000 // (64 * 128)
+
+
+def test_with_settings_routes_like_make_config_and_static_settings_are_named():
+  from jaxcrl import algorithms
+  cfg = jaxcrl.make_config("ppo_statewise", num_envs=8, statewise_lr=1e-3)
+  moved = algorithms.with_settings(cfg, statewise_lr=1e-4, clip_eps=0.1, policy_lr=1e-5)
+  assert moved == jaxcrl.make_config("ppo_statewise", num_envs=8, statewise_lr=1e-4,
+                                     clip_eps=0.1, policy_lr=1e-5)
+  with pytest.raises(ValueError, match="^max_kl is a setting of trpo"):
+    algorithms.with_settings(cfg, max_kl=0.1)
+  with pytest.raises(ValueError, match="statewise_lambda_init must be > 0, got 0.0"):
+    algorithms.with_settings(cfg, statewise_lambda_init=0.0)
+  with pytest.raises(ValueError, match="algo is fixed by the config"):
+    algorithms.with_settings(cfg, algo="ppo")
+  static, traced = algorithms.static_settings("ppo_pid"), algorithms.traced_settings("ppo_pid")
+  assert {"num_envs", "policy_hidden", "pid_delay"} <= set(static)
+  assert {"cost_limit", "policy_lr", "pid_kp", "clip_eps"} <= set(traced)
+  assert not set(static) & set(traced)
+  for algo in jaxcrl.ALGOS:   # together they are every setting the algorithm takes
+    taken = set(algorithms.static_settings(algo)) | set(algorithms.traced_settings(algo))
+    assert taken == {n for n in algorithms.SHARED_SETTINGS} | {
+        n for n, (_, who) in algorithms.family_settings().items() if algo in who}, algo
 
 
 def test_update_output_structure_via_eval_shape():
