@@ -1,6 +1,6 @@
 """The minibatch policy-gradient learner (PPO's epochs) and its objectives.
 
-  learner = make_minibatch_learner(penalized_objective)(nets, config)
+  learner = make_minibatch_learner(penalized_objective)(nets, config, episode_steps)
 
 One update: num_epochs passes over the batch in num_minibatches shuffled minibatches; each
 step takes one Adam step on objective + value losses of both critics (policy_lr for the
@@ -74,14 +74,14 @@ def penalized_objective(new, mb, lam, context, config):
 
 
 def make_minibatch_learner(objective: Callable, prepare: Callable = no_context,
-                           extra_metric_keys: tuple[str, ...] = (),
-                           entropy_bonus: bool = True) -> Callable:
+                           extra_metric_keys: tuple[str, ...] = ()) -> Callable:
   """-> make_learner(nets, config, episode_steps) -> base.Learner running `objective` in
   PPO's epochs.
 
   `prepare(batch, config) -> (context, metrics)` runs once per update; its metrics (keys
-  `extra_metric_keys`) join the learner's. entropy_bonus: subtract
-  config.learner.entropy_coef x entropy from the loss (the family's PPOConfig has it).
+  `extra_metric_keys`) join the learner's. The loss subtracts config.learner.entropy_coef
+  x entropy, so the family config must have `entropy_coef` (PPOConfig and its subclasses,
+  FOCOPSConfig, CUPConfig do).
   """
 
   def make_learner(nets: base.Nets, static_config, episode_steps: int) -> base.Learner:
@@ -106,10 +106,7 @@ def make_minibatch_learner(objective: Callable, prepare: Callable = no_context,
                                             mb.target_c)
         log_ratio = log_prob - mb.log_prob
         kl = jnp.mean(jnp.expm1(log_ratio) - log_ratio)  # k3 estimator of KL(old || new)
-        total = policy_loss
-        if entropy_bonus:
-          total = total - lconfig.entropy_coef * entropy
-        total = total + value_loss + cost_value_loss
+        total = policy_loss - lconfig.entropy_coef * entropy + value_loss + cost_value_loss
         return total, (policy_loss, value_loss, cost_value_loss, kl, entropy)
 
       lrs = {"policy": config.policy_lr, "value": config.value_lr,
