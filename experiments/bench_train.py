@@ -78,7 +78,10 @@ def _parse(argv):
   parser.add_argument("--hidden", type=int, nargs="+", default=[64, 64],
                       help="hidden sizes of policy, critics and lambda(s) net")
   parser.add_argument("--activation", default="tanh", choices=("tanh", "relu", "swish"))
-  parser.add_argument("--algos", nargs="+", default=list(jaxcrl.ALGOS), choices=jaxcrl.ALGOS)
+  parser.add_argument("--algos", nargs="+", default=list(jaxcrl.ALGOS),
+                      metavar="ALGO[:SETTING=VALUE...]",
+                      help="algorithms to time (default: all), each optionally with its own "
+                           "settings, e.g. cpo:fvp_sample_freq=1:cg_iters=10")
   parser.add_argument("--no-brax", action="store_true", help="skip Brax's ppo.train")
   return parser.parse_args(argv)
 
@@ -180,13 +183,25 @@ def main(argv: list[str] | None = None) -> int:
       episode_length=episode_length, policy_hidden=hidden, value_hidden=hidden,
       activation=args.activation)
 
-  def config_of(algo):
-    takes_net = algo in jaxcrl.algorithms.takers("multiplier_hidden")
-    own = {"multiplier_hidden": hidden} if takes_net else {}
+  def config_of(spec):
+    """'algo[:setting=value...]' -> TrainConfig (ValueError naming a bad part)."""
+    algo, *items = spec.split(":")
+    own = {}
+    for item in items:
+      setting, sep, value = item.partition("=")
+      if not sep:
+        raise ValueError(f"{item!r} in --algos {spec!r} is not SETTING=VALUE")
+      try:
+        own[setting] = int(value) if value.lstrip("-").isdigit() else float(value)
+      except ValueError:
+        raise ValueError(f"{setting}={value!r} in --algos {spec!r} is not a number") from None
+    if algo in jaxcrl.algorithms.takers("multiplier_hidden"):
+      own.setdefault("multiplier_hidden", hidden)
     return jaxcrl.make_config(algo, **shared, **own)
 
   try:
     base = config_of("ppo")
+    configs = {spec: config_of(spec) for spec in args.algos}
   except ValueError as err:
     print(f"error: {err}", file=sys.stderr)
     return 2
@@ -195,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         f"epochs={args.num_epochs} hidden={hidden} activation={args.activation} "
         f"repeats={args.repeats}")
   compiled, compile_s = {}, {}
-  for algo in args.algos:
-    compiled[algo], compile_s[algo] = _compile_jaxcrl(env, config_of(algo))
+  for spec, config in configs.items():
+    compiled[spec], compile_s[spec] = _compile_jaxcrl(env, config)
   # Timed rounds interleave with Brax's timed epochs, so load from other processes on a
   # shared machine hits every trainer alike.
   best, results = {}, {}
@@ -208,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
                                      lambda: _time_round(compiled, best))
     print(f"{'brax_ppo':>14}: {results['brax_ppo']:12.0f} env steps/s")
   chunk = base.num_updates * base.batch_size * base.action_repeat
+  width = max([14] + [len(spec) for spec in best])
   for algo, seconds in best.items():
     sps = chunk / seconds
     ratio = (f"  {sps / results['brax_ppo']:.2f}x brax" if "brax_ppo" in results else "")
-    print(f"{algo:>14}: {sps:12.0f} env steps/s  (compile {compile_s[algo]:.1f} s){ratio}")
+    print(f"{algo:>{width}}: {sps:12.0f} env steps/s  (compile {compile_s[algo]:.1f} s){ratio}")
   return 0
 
 

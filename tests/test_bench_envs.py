@@ -18,3 +18,20 @@ def test_safety_gym_ids_are_accepted_before_any_compile(capsys, monkeypatch):
   assert bench.main(["envs", "--envs", "SafetyHopperVelocity-v1", "--batch", "2"]) == 0
   out = capsys.readouterr().out
   assert ran == ["SafetyHopperVelocity-v1"] and "jax.devices()" in out
+
+
+def test_bench_train_settings_per_algorithm(capsys):
+  """`--algos ALGO:SETTING=VALUE` times one algorithm under its own settings; a setting the
+  algorithm does not take, or a bad value, is one line and exit 2."""
+  assert bench.main(["train", "--algos", "ppo:max_kl=0.1", "--no-brax"]) == 2
+  assert capsys.readouterr().err == (
+      "error: max_kl is a setting of trpo, trpo_lag, cpo, pcpo, not of ppo\n")
+  assert bench.main(["train", "--algos", "cpo:fvp_sample_freq=x", "--no-brax"]) == 2
+  assert "fvp_sample_freq='x'" in capsys.readouterr().err
+  argv = ["train", "--env", "ProbeTwoRegion", "--num-envs", "4", "--unroll-length", "4",
+          "--num-minibatches", "2", "--num-epochs", "1", "--hidden", "4", "--updates", "1",
+          "--repeats", "1", "--no-brax", "--algos", "ppo", "cpo:fvp_sample_freq=2"]
+  assert bench.main(argv) == 0
+  rows = [line.rsplit(": ", 1)[0].strip() for line in capsys.readouterr().out.splitlines()
+          if "env steps/s" in line]
+  assert rows == ["ppo", "cpo:fvp_sample_freq=2"]
