@@ -206,3 +206,19 @@ def restore_args(built: Built) -> dict[str, Any]:
   return {"template": template,
           "fill": template.replace(config=built.stacked_config, cumulative_cost=zeros),
           "migrate": migrate_legacy_leaves}
+
+
+def latest_state(run_dir: str | pathlib.Path) -> tuple[int, Any]:
+  """(update, batched TrainState) of the newest checkpoint of run folder `run_dir` that
+  restores (`CheckpointStore.restore_latest`: later unreadable steps are deleted)."""
+  from experiments.checkpoint import CheckpointStore
+  run_dir = pathlib.Path(run_dir)
+  built = build(read_spec(run_dir))
+  store = CheckpointStore(run_dir / CHECKPOINT_DIR)
+  try:
+    restored = store.restore_latest(**restore_args(built))
+  finally:
+    store.close()
+  if restored is None:
+    raise UsageError(f"{str(run_dir)!r} has no checkpoint yet")
+  return restored

@@ -32,12 +32,7 @@ def _listing(root: pathlib.Path):
 
 
 def _final_state(run_dir):
-  spec = rundir.read_spec(run_dir)
-  built = rundir.build(spec)
-  store = CheckpointStore(run_dir / "checkpoints")
-  step, state = store.restore_latest(rundir.state_template(built))
-  store.close()
-  return step, state
+  return rundir.latest_state(run_dir)
 
 
 @pytest.fixture(scope="module")

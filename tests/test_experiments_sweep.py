@@ -28,11 +28,7 @@ def _listing(root: pathlib.Path):
 
 
 def _final_state(run_dir):
-  built = rundir.build(rundir.read_spec(run_dir))
-  store = CheckpointStore(run_dir / "checkpoints")
-  step, state = store.restore_latest(**rundir.restore_args(built))
-  store.close()
-  return step, state
+  return rundir.latest_state(run_dir)
 
 
 @pytest.fixture(scope="module")
