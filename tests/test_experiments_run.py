@@ -31,10 +31,6 @@ def _listing(root: pathlib.Path):
                 for p in root.rglob("*"))
 
 
-def _final_state(run_dir):
-  return rundir.latest_state(run_dir)
-
-
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
   out = tmp_path_factory.mktemp("runs") / "tiny"
@@ -70,7 +66,7 @@ def test_run_folder_contents(finished):
 def test_cumulative_cost_column(finished):
   """train/cumulative_cost: each update's batch cost (cost rate x 32 env steps) summed from
   the start, per member; the checkpoint holds the same total."""
-  _, state = _final_state(finished)
+  _, state = rundir.latest_state(finished)
   for j, m in enumerate(rundir.run_members(rundir.read_spec(finished))):
     data = logs.read_csv(finished / "metrics" / f"{m.name}.csv")
     total = data["train/cumulative_cost"]
@@ -92,8 +88,8 @@ def test_resume_is_bit_identical_and_skips_broken_checkpoints(finished, tmp_path
   os.rename(ckpt / "6", ckpt / "6.orbax-checkpoint-tmp-1234")
   assert run.main(["--resume", str(broken), "--no-progress", "--no-plots"]) == 0
 
-  step_a, state_a = _final_state(finished)
-  step_b, state_b = _final_state(broken)
+  step_a, state_a = rundir.latest_state(finished)
+  step_b, state_b = rundir.latest_state(broken)
   assert step_a == step_b == 6
   leaves_a, leaves_b = jax.tree.leaves(to_raw(state_a)), jax.tree.leaves(to_raw(state_b))
   assert len(leaves_a) == len(leaves_b)
@@ -129,7 +125,7 @@ def test_resume_with_more_steps_matches_a_longer_run(finished, tmp_path):
   assert run.main(argv + ["--steps", "160", "--out", str(short)]) == 0
   assert run.main(["--resume", str(short), "--steps", "256", "--no-progress",
                    "--no-plots"]) == 0
-  (step_a, state_a), (step_b, state_b) = _final_state(straight), _final_state(short)
+  (step_a, state_a), (step_b, state_b) = rundir.latest_state(straight), rundir.latest_state(short)
   assert step_a == step_b == 8
   np.testing.assert_array_equal(state_b.update_step, [8, 8, 8, 8])
   for (name, a), b in zip(to_raw(state_a).items(), to_raw(state_b).values()):
@@ -221,7 +217,7 @@ def test_resume_of_a_checkpoint_older_than_a_config_field(finished, tmp_path, ca
   (older / "summary.json").unlink()
   for step in ("4", "6"):
     shutil.rmtree(older / "checkpoints" / step)
-  _, state = _final_state(older)
+  _, state = rundir.latest_state(older)
   # What the older version wrote: no config_target_kl leaf, the later indices one lower.
   kept = [(name.split("_", 1)[1], x) for name, x in to_raw(state).items()
           if not name.endswith("_config_learner_target_kl")]
@@ -240,7 +236,7 @@ def test_resume_of_a_checkpoint_older_than_a_config_field(finished, tmp_path, ca
   assert run.main(["--resume", str(older), "--no-progress", "--no-plots"]) == 0
   assert "lacks ['config_learner_target_kl']" in capsys.readouterr().err
   assert rundir.read_spec(older)["config"]["learner"]["target_kl"] == 0.0
-  (step_a, state_a), (step_b, state_b) = _final_state(finished), _final_state(older)
+  (step_a, state_a), (step_b, state_b) = rundir.latest_state(finished), rundir.latest_state(older)
   assert step_a == step_b == 6
   for (name, a), b in zip(to_raw(state_a).items(), to_raw(state_b).values()):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
@@ -324,8 +320,8 @@ def test_ctrl_c_saves_last_chunk_and_resume_matches(finished, tmp_path, monkeypa
   assert CheckpointStore(out / "checkpoints").steps() == [4]
   monkeypatch.setattr(logs.MetricsLog, "write", real_write)
   assert run.main(["--resume", str(out), "--no-progress", "--no-plots"]) == 0
-  _, state_a = _final_state(finished)
-  _, state_b = _final_state(out)
+  _, state_a = rundir.latest_state(finished)
+  _, state_b = rundir.latest_state(out)
   for a, b in zip(jax.tree.leaves(to_raw(state_a)), jax.tree.leaves(to_raw(state_b))):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   m = rundir.run_members(rundir.read_spec(out))[0]

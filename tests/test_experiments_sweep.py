@@ -27,10 +27,6 @@ def _listing(root: pathlib.Path):
                 for p in root.rglob("*"))
 
 
-def _final_state(run_dir):
-  return rundir.latest_state(run_dir)
-
-
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
   out = tmp_path_factory.mktemp("sweeps") / "grid"
@@ -75,7 +71,7 @@ def test_sweep_writes_cells_heatmap_and_member_logs(finished):
 
 
 def test_members_train_with_their_cells_settings(finished):
-  _, state = _final_state(finished)
+  _, state = rundir.latest_state(finished)
   cells = [m.cell for m in rundir.run_members(rundir.read_spec(finished))]
   np.testing.assert_allclose(state.config.multiplier.lagrange_lr,
                              [dict(c)["lagrange_lr"] for c in cells], rtol=1e-6)
