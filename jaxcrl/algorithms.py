@@ -7,7 +7,8 @@ the tests' parametrisations) is derived from ALGORITHMS here. An entry names
     agent steps per episode), and its family's default config;
   make_multiplier(obs_size, config, episode_steps) -> multipliers.Multiplier, and its
     family's default config;
-  wrap_env(env, config) -> env, for algorithms that change the environment (Saute), or
+  wrap_env(env, config, episode_length) -> env, for algorithms that change the
+    environment (Saute; episode_length: the trainer's env steps per episode), or
     None;
   paper: one line for --help.
 

@@ -109,16 +109,9 @@ class SauteWrapper(Wrapper):
                          nstate.reward.astype(jnp.float32))
 
 
-def wrap_env(env: Env, config) -> SauteWrapper:
+def wrap_env(env: Env, config, episode_length: int) -> SauteWrapper:
   """The registry's `wrap_env` of ppo_saute: `env` under `config`'s cost_limit and
-  config.learner's saute_gamma / saute_unsafe_reward (traced leaves allowed).
-
-  T for the discounted budget is config.episode_length, else env.episode_length, else
-  1000: the rule of jaxcrl.train and envs.wrap.
-  """
-  if config.learner is None:
-    from jaxcrl import algorithms
-    config = algorithms.resolve(config)
-  episode_length = config.episode_length or getattr(env, "episode_length", 1000)
+  config.learner's saute_gamma / saute_unsafe_reward (traced leaves allowed);
+  episode_length: T for the discounted budget, the trainer's (jaxcrl.train)."""
   return SauteWrapper(env, config.cost_limit, config.learner.saute_gamma,
                       config.learner.saute_unsafe_reward, episode_length)

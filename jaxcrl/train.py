@@ -137,8 +137,8 @@ class _Parts(struct.PyTreeNode):
   def batched_env(self, config: TrainConfig) -> Any:
     """The batched, auto-resetting env under `config` (traced leaves allowed: an
     algorithm's env wrapper, e.g. Saute's, may read the cost limit)."""
-    return jenvs.wrap(self.wrap_env(self.env, config), config.num_envs, self.episode_length,
-                      config.action_repeat)
+    return jenvs.wrap(self.wrap_env(self.env, config, self.episode_length), config.num_envs,
+                      self.episode_length, config.action_repeat)
 
 
 def _as_typed_key(key: jax.Array) -> jax.Array:
@@ -161,8 +161,8 @@ def _make_shard(num_envs: int) -> Callable[[Any], Any]:
       lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
 
 
-def _no_wrap(env, config):
-  del config
+def _no_wrap(env, config, episode_length):
+  del config, episode_length
   return env
 
 
@@ -172,7 +172,7 @@ def _make_parts(env: Env, config: TrainConfig) -> tuple[_Parts, TrainConfig]:
   episode_length = config.episode_length or getattr(env, "episode_length", 1000)
   algo = algorithms.get(config.algo)
   wrap_env = algo.wrap_env or _no_wrap
-  obs_size = wrap_env(env, config).observation_size
+  obs_size = wrap_env(env, config, episode_length).observation_size
   if not isinstance(obs_size, int):
     raise ValueError(f"observation_size must be an int (flat observations), got {obs_size!r}")
   nets = base.Nets(
@@ -410,7 +410,7 @@ def make_env(env: Env, config: TrainConfig) -> Env:
   """The unbatched env the algorithm's policy acts in: `env` itself, or wrapped by the
   algorithm's env wrapper (Saute) under `config`."""
   parts, static = _make_parts(env, config)
-  return parts.wrap_env(env, static)
+  return parts.wrap_env(env, static, parts.episode_length)
 
 
 def make_lambda(env: Env, config: TrainConfig) -> Callable:

@@ -254,10 +254,10 @@ def test_saute_wrap_env_reads_the_config():
   env = CountingCostEnv(episode_length=2)
   config = jaxcrl.make_config("ppo_saute", cost_limit=2.0, saute_gamma=0.5,
                               saute_unsafe_reward=-1.0)
-  wrapped = saute.wrap_env(env, config)     # T = env.episode_length = 2: d' = 1.5
+  wrapped = saute.wrap_env(env, config, 2)     # T = 2: d' = 1.5
   np.testing.assert_allclose(wrapped.budget, 1.5)
   assert wrapped.unsafe_reward == -1.0
-  longer = saute.wrap_env(env, dataclasses.replace(config, episode_length=4))
+  longer = saute.wrap_env(env, config, 4)
   np.testing.assert_allclose(longer.budget, 2.0 * (1 + 0.5 + 0.25 + 0.125) / 4)
   assert jaxcrl.make_env(env, config).observation_size == env.observation_size + 1
   assert algorithms.get("ppo_saute").wrap_env is saute.wrap_env
