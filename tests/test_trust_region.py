@@ -20,8 +20,10 @@ TRUST_REGION_ALGOS = ("trpo", "trpo_lag", "cpo", "pcpo")
 EXTRA_KEYS = {
     "trpo": ("trust_region/search_steps",),
     "trpo_lag": ("trust_region/search_steps",),
-    "cpo": ("trust_region/search_steps", "cpo/case", "cpo/lambda", "cpo/nu", "cpo/c"),
-    "pcpo": ("trust_region/search_steps", "pcpo/projected", "pcpo/c"),
+    "cpo": ("trust_region/search_steps", "cpo/case", "cpo/lambda", "cpo/nu", "cpo/c",
+            "cpo/predicted_cost_change"),
+    "pcpo": ("trust_region/search_steps", "pcpo/projected", "pcpo/c",
+             "pcpo/predicted_cost_change"),
 }
 DELTA = 0.05
 # A fixed SPD matrix (eigenvalues ~0.4, 1.0, 2.1) and reward / cost gradients whose
@@ -173,22 +175,26 @@ OBS, ACT, N = 2, 1, 64
 
 @pytest.fixture(scope="module")
 def built():
-  """algo -> (learner, jitted update with a trace counter, traced config)."""
+  """(algo, **settings) -> (learner, nets, jitted update with a trace counter, traced
+  config); one compile per distinct set of static fields."""
   cache = {}
 
-  def get(algo):
-    if algo not in cache:
-      cfg = algorithms.resolve(jaxcrl.make_config(
-          algo, num_envs=8, unroll_length=8, num_minibatches=2, num_epochs=2,
-          num_timesteps=64, episode_length=10, policy_hidden=(8,), value_hidden=(8,),
-          cost_limit=2.0))
+  def get(algo, **settings):
+    cfg = algorithms.resolve(jaxcrl.make_config(
+        algo, num_envs=8, unroll_length=8, num_minibatches=2, num_epochs=2,
+        num_timesteps=64, episode_length=10, policy_hidden=(8,), value_hidden=(8,),
+        cost_limit=2.0, **settings))
+    name = tuple(sorted(config.static_fields(cfg).items()))
+    if name not in cache:
       nets = base.Nets(policy=networks.make_policy(OBS, ACT, (8,)),
                        value=networks.make_value(OBS, (8,)))
       learner = algorithms.get(algo).make_learner(nets, cfg, 10)  # T = 10 agent steps
+      # Every update closure has the same trace-counter footprint, so a test must call a
+      # built update before it builds the next one.
       chex.clear_trace_counter()
       update = jax.jit(chex.assert_max_traces(learner.update, n=1))
-      cache[algo] = (learner, nets, update, jax.tree.map(lambda x: jnp.float32(x), cfg))
-    return cache[algo]
+      cache[name] = (learner, nets, update)
+    return cache[name] + (jax.tree.map(lambda x: jnp.float32(x), cfg),)
 
   return get
 
@@ -265,6 +271,107 @@ def test_cpo_above_the_limit_steps_to_lower_cost(built):
   loc_old, _ = nets.policy.apply(lstate.policy_params, s.obs)
   loc_new, _ = nets.policy.apply(new.policy_params, s.obs)
   assert float(loc_new.mean()) < float(loc_old.mean())
+
+
+def test_cost_violation_per_step_and_episode():
+  # PointGoal1: J_c = 55, d = 25, T = 1000 -> per step (55 - 25) / 1000 = 0.03; episode 30.
+  np.testing.assert_allclose(tr.compute_cost_violation(55.0, 25.0, "per_step", 1000), 0.03)
+  np.testing.assert_allclose(tr.compute_cost_violation(55.0, 25.0, "episode", 1000), 30.0)
+  # Under the limit: (20 - 25) / 1000 = -0.005; -5.
+  np.testing.assert_allclose(tr.compute_cost_violation(20.0, 25.0, "per_step", 1000), -0.005)
+  np.testing.assert_allclose(tr.compute_cost_violation(20.0, 25.0, "episode", 1000), -5.0)
+  with pytest.raises(ValueError, match="cost_scale must be one of"):
+    tr.compute_cost_violation(55.0, 25.0, "per_episode", 1000)
+
+
+# The synthetic batch of keys 4 / 5 has s = b^T H^-1 b ~ 1.4 (cpo/nu = sqrt(2 delta / s)
+# ~ 0.118 in case 0 with delta = 0.01), so the plane c + b^T x = 0 meets the trust region
+# iff |c| <= sqrt(2 delta s) ~ 0.17. J_c = 2.5 over d = 2 with T = 10: per step
+# c = 0.05 (c^2 / s ~ 0.0017, 12x inside 2 delta = 0.02), episode c = 0.5 (~0.17, 9x
+# outside).
+OVER_LIMIT_COST = 2.5
+
+
+def test_cpo_episode_scale_over_the_limit_takes_the_recovery_step(built):
+  results = {}
+  for scale in tr.COST_SCALES:
+    learner, nets, update, cfg = built("cpo", cost_scale=scale)
+    lstate = learner.init(jax.random.key(4), cfg)
+    batch = _batch(nets, lstate, jax.random.key(5), OVER_LIMIT_COST)
+    new, metrics = update(lstate, batch, jnp.zeros(N), jax.random.key(6), cfg)
+    chex.assert_tree_all_finite((new, metrics))
+    assert float(metrics["policy/sgd_steps"]) == 1.0, (scale, metrics)
+    frac = float(cfg.learner.backtrack_ratio) ** (float(metrics["trust_region/search_steps"]) - 1)
+    results[scale] = (metrics, frac, lstate, new, batch, nets)
+  per_step, frac_ps = results["per_step"][:2]
+  episode, frac_ep = results["episode"][:2]
+  np.testing.assert_allclose(per_step["cpo/c"], 0.05, rtol=1e-5)   # (2.5 - 2) / 10
+  np.testing.assert_allclose(episode["cpo/c"], 0.5, rtol=1e-5)     # 2.5 - 2
+  # Per step: part of the region is feasible, the dual step lands on the plane, so the
+  # model predicts c + b^T x = 0 at the full step: frac b^T x = -frac c.
+  assert int(per_step["cpo/case"]) == 1
+  np.testing.assert_allclose(per_step["cpo/predicted_cost_change"], -frac_ps * 0.05,
+                             rtol=1e-3)
+  # Episode: the same batch is beyond recovery: x = -nu H^-1 b, nu = sqrt(2 delta / s), so
+  # b^T x = -nu s = -2 delta / nu.
+  assert int(episode["cpo/case"]) == 0
+  np.testing.assert_allclose(
+      episode["cpo/predicted_cost_change"],
+      -frac_ep * 2 * float(cfg.learner.max_kl) / float(episode["cpo/nu"]), rtol=1e-3)
+  # The recovery step lowers the cost more than the dual step, and it lowers the mean of
+  # the costly (positive) actions.
+  assert float(episode["cpo/predicted_cost_change"]) < float(
+      per_step["cpo/predicted_cost_change"]) < 0
+  _, _, lstate, new, batch, nets = results["episode"]
+  loc_old, _ = nets.policy.apply(lstate.policy_params, batch.samples.obs)
+  loc_new, _ = nets.policy.apply(new.policy_params, batch.samples.obs)
+  assert float(loc_new.mean()) < float(loc_old.mean())
+
+
+def test_pcpo_predicted_cost_change_lands_on_the_plane(built):
+  """PCPO projects onto c + b^T x = 0, so the model predicts frac b^T x = -frac c in
+  either scaling; "episode" makes the step c / 0.05 = 10x longer, and the line search
+  backtracks it into the trust region. Far over the limit no candidate of the default
+  15 fits (docstring): PCPO keeps theta_k."""
+  for scale, cost, c in (("per_step", OVER_LIMIT_COST, 0.05),
+                         ("episode", OVER_LIMIT_COST, 0.5), ("episode", 12.0, 10.0)):
+    learner, nets, update, cfg = built("pcpo", cost_scale=scale)
+    lstate = learner.init(jax.random.key(4), cfg)
+    batch = _batch(nets, lstate, jax.random.key(5), cost)
+    new, metrics = update(lstate, batch, jnp.zeros(N), jax.random.key(6), cfg)
+    chex.assert_tree_all_finite((new, metrics))
+    np.testing.assert_allclose(metrics["pcpo/c"], c, rtol=1e-5)
+    assert float(metrics["pcpo/projected"]) == 1.0
+    tries = int(metrics["trust_region/search_steps"])
+    if c == 10.0:
+      assert tries == 0 and float(metrics["policy/sgd_steps"]) == 0.0, metrics
+      assert float(metrics["pcpo/predicted_cost_change"]) == 0.0
+      chex.assert_trees_all_equal(new.policy_params, lstate.policy_params)
+      continue
+    assert tries >= 1
+    frac = float(cfg.learner.backtrack_ratio) ** (tries - 1)
+    np.testing.assert_allclose(metrics["pcpo/predicted_cost_change"], -frac * c, rtol=1e-3)
+    if scale == "episode":
+      assert tries > 1   # the full projected step leaves the trust region
+
+
+def test_cost_scale_is_a_checked_static_setting():
+  cfg = jaxcrl.make_config("cpo", cost_scale="episode")
+  assert cfg.learner.cost_scale == "episode"
+  assert config.static_fields(cfg)["learner.cost_scale"] == "episode"
+  assert jaxcrl.make_config("pcpo").learner.cost_scale == "per_step"   # the default
+  one_line = r"^cost_scale must be one of 'per_step', 'episode', got 'episodes'$"
+  with pytest.raises(ValueError, match=one_line):
+    jaxcrl.make_config("pcpo", cost_scale="episodes")
+  with pytest.raises(ValueError, match=one_line):
+    algorithms.with_settings(cfg, cost_scale="episodes")
+  with pytest.raises(ValueError, match=r"^cost_scale must be one of .*, got None$"):
+    dataclasses.replace(cfg.learner, cost_scale=None)
+  with pytest.raises(ValueError, match="cost_scale is a setting of trpo, trpo_lag, cpo, pcpo"):
+    jaxcrl.make_config("ppo_lag", cost_scale="episode")
+  # Static: one vmapped program cannot mix the two scalings.
+  with pytest.raises(ValueError, match=r"static field\(s\) \['learner.cost_scale'\]"):
+    jaxcrl.stack_configs([jaxcrl.make_config("cpo"), cfg])
 
 
 def test_settings_route_to_the_trust_region_config():

@@ -27,14 +27,30 @@ One update is a single full-batch policy step, then the critics' minibatch epoch
   5. Both critics: `base.fit_critics` (num_epochs x num_minibatches Adam on value_lr).
 The policy has no optimizer state (`base.init_actor_critic(..., policy_optimizer=False)`).
 
-c, the constraint value, is in the units of L_c. L_c's gradient is a per-step mean, so the
-episode constraint J_c(theta) <= d, linearised as J_c + T b^T x <= d with T agent steps per
-episode, reads c + b^T x <= 0 with
-  c = (J_c - d) / T,   J_c = batch.episode_cost, d = config.cost_limit,
-T = the trainer's agent steps per episode (episode_length // action_repeat). This is the
-rescaling of Achiam's reference code (safety-starter-agents: c /= mean EpLen) and of
-OmniSafe (cost / EpLen); the cost advantage is centred, not scaled (OmniSafe's
-`standardized_cost_adv`), so b stays in cost units.
+c, the constraint value, against b. The episode constraint J_c(theta) <= d is linearised
+as c + b^T x <= 0, J_c = batch.episode_cost, d = config.cost_limit, T = the trainer's
+agent steps per episode (episode_length // action_repeat). b^T x is the change of L_c, a
+per-step mean; `TrustRegionConfig.cost_scale` (static; cpo and pcpo) sets c's units:
+  "per_step" (the default): c = (J_c - d) / T, so that J_c + T b^T x <= d reads
+    c + b^T x <= 0 and both terms are per-step costs. Achiam's reference code
+    (safety-starter-agents, CPOAgent: the constraint divided by the mean EpLen).
+  "episode": c = J_c - d, in episode units, against the same per-step b: the model
+    treats b^T x as a change of the episode cost, so c weighs T times more than under
+    "per_step". OmniSafe's CPO and PCPO (`ep_costs = EpCost - cost_limit`, not divided
+    by the episode length).
+  The plane c + b^T x = 0 meets the trust region iff |c| <= sqrt(2 delta s),
+  s = b^T H^-1 b. Beyond that, CPO takes case 0 (the pure cost-descent recovery step)
+  over the limit and case 3 (TRPO's step) under it, so with "episode" it is close to
+  bang-bang: recovery whenever J_c - d > sqrt(2 delta s), which "per_step" asks only of
+  T times that violation. PCPO's projection asks for b^T x = -c, a step of KL about
+  c^2 / (2 s), which the line search must cut back to the trust region; its smallest
+  fraction is backtrack_ratio^(line_search_steps - 1) (0.044 at the defaults), so with
+  "episode" and c > ~0.044^-1 sqrt(2 delta s) no candidate fits and PCPO keeps theta_k
+  (OmniSafe's PCPO searches 200 candidates): raise line_search_steps with it. The line
+  search's cost allowance max(-c, 0) is in c's units too.
+In both, the cost advantage is centred, not divided by its std (safety-starter-agents:
+`cadv_buf -= cadv_mean`; OmniSafe's `standardized_cost_adv: True` subtracts the mean
+only), so b stays in cost units.
 
 Metrics: base.LEARNER_METRIC_KEYS with
   loss/policy: -L_r at the accepted parameters (the reward surrogate as a loss; for
@@ -45,8 +61,12 @@ Metrics: base.LEARNER_METRIC_KEYS with
 plus trust_region/search_steps: the 1-based index of the accepted candidate (1 = the full
 step), 0 if none (the references' AcceptanceStep), and per family:
   cpo/case: 0..4 as in the references (`cpo_step`); cpo/lambda, cpo/nu: the dual
-    solution; cpo/c: c above.
-  pcpo/projected: 1 if the projection moved the TRPO step; pcpo/c: c above.
+    solution; cpo/c: c above; cpo/predicted_cost_change: frac b^T x, the linearised
+    model's change of c for the accepted step (frac = the accepted step fraction, 0 if
+    none), in c's units: the model predicts c_new = c + frac b^T x, to compare with the
+    realised change (the next update's cpo/c minus this one's, on a new batch).
+  pcpo/projected: 1 if the projection moved the TRPO step; pcpo/c,
+    pcpo/predicted_cost_change: as cpo's.
 
 Papers: Schulman et al. 2015, Trust Region Policy Optimization (arXiv:1502.05477);
 Achiam, Held, Tamar & Abbeel 2017, Constrained Policy Optimization (arXiv:1705.10528);
@@ -74,6 +94,8 @@ CG_RESIDUAL_TOL = 1e-10
 ZERO_COST_GRAD = 1e-8
 # Floor of the denominators s = b^T H^-1 b, q and B in the CPO / PCPO formulas.
 _TINY = 1e-12
+# The units of CPO's and PCPO's constraint value c (module docstring).
+COST_SCALES = ("per_step", "episode")
 
 
 @struct.dataclass
@@ -94,6 +116,9 @@ class TrustRegionConfig:
     >= 1). 5 as OpenAI baselines' TRPO (`fvpargs = [arr[::5] ...]`); OmniSafe's
     `fvp_sample_freq` defaults to 1 (all samples). The products are most of the step's
     cost: at 1, CPO updates at about 0.4x PPO's rate on PointGoal1 (docs/algorithms.md).
+  cost_scale: (static) one of COST_SCALES, the units of the constraint value c of cpo
+    and pcpo (trpo and trpo_lag ignore it): per_step, c = (J_c - d) / T as in Achiam's
+    code, or episode, c = J_c - d as in OmniSafe; see the module docstring.
   """
 
   max_kl: float = 0.01
@@ -102,6 +127,7 @@ class TrustRegionConfig:
   cg_iters: int = static(15)
   line_search_steps: int = static(15)
   fvp_sample_freq: int = static(5)
+  cost_scale: str = static("per_step")
 
   CHECKS = {"max_kl": ("> 0", lambda v: v > 0), "cg_damping": (">= 0", lambda v: v >= 0),
             "backtrack_ratio": ("in (0, 1)", lambda v: 0 < v < 1),
@@ -110,6 +136,17 @@ class TrustRegionConfig:
                                   lambda v: v >= 1 and float(v).is_integer()),
             "fvp_sample_freq": ("a positive integer",
                                 lambda v: v >= 1 and float(v).is_integer())}
+
+  def __post_init__(self):
+    # A string, so not in CHECKS (config.check_fields reads values as numbers): checked
+    # whenever a config is built or replaced, in check_fields' one-line form.
+    _check_cost_scale(self.cost_scale)
+
+
+def _check_cost_scale(cost_scale) -> None:
+  if cost_scale not in COST_SCALES:
+    raise ValueError(f"cost_scale must be one of {', '.join(map(repr, COST_SCALES))}, "
+                     f"got {cost_scale!r}")
 
 
 # --- Pure step math (flat vectors [P]; `hvp(v) -> H v`, H symmetric positive definite) ---
@@ -298,6 +335,14 @@ def backtracking_line_search(accept: Callable[[jax.Array], jax.Array], steps: in
   return SearchResult(frac=frac, tries=jnp.where(accepted, tries, 0), accepted=accepted)
 
 
+def compute_cost_violation(episode_cost, cost_limit, cost_scale: str, episode_steps: int):
+  """c, the linearised constraint's value: (J_c - d) / T ("per_step") or J_c - d
+  ("episode"); episode_cost J_c and cost_limit d [] (or broadcastable) -> []."""
+  _check_cost_scale(cost_scale)
+  violation = episode_cost - cost_limit
+  return violation / episode_steps if cost_scale == "per_step" else violation
+
+
 # --- The learner ---
 
 
@@ -319,12 +364,12 @@ def _trpo_rule(ctx: StepContext, tconfig) -> tuple[jax.Array, jax.Array, dict]:
 def _cpo_rule(ctx, tconfig):
   step, info = cpo_step(ctx.g, ctx.b, ctx.c, ctx.hvp, tconfig.max_kl, tconfig.cg_iters)
   return step, ctx.c < 0, {"cpo/case": info.case, "cpo/lambda": info.lam,
-                           "cpo/nu": info.nu, "cpo/c": ctx.c}
+                           "cpo/nu": info.nu}
 
 
 def _pcpo_rule(ctx, tconfig):
   step, projected = pcpo_step(ctx.g, ctx.b, ctx.c, ctx.hvp, tconfig.max_kl, tconfig.cg_iters)
-  return step, ctx.c < 0, {"pcpo/projected": projected, "pcpo/c": ctx.c}
+  return step, ctx.c < 0, {"pcpo/projected": projected}
 
 
 def _standardized(samples: base.Samples, lam: jax.Array) -> jax.Array:
@@ -336,17 +381,22 @@ def _penalized(samples: base.Samples, lam: jax.Array) -> jax.Array:
   return losses.penalized_advantage(samples.adv_r, samples.adv_c, lam)
 
 
-def make_trust_region_learner(rule: Callable, advantage: Callable, constrained: bool,
-                              extra_metric_keys: tuple[str, ...]) -> Callable:
+def make_trust_region_learner(rule: Callable, advantage: Callable, cost_namespace: str | None,
+                              rule_metric_keys: tuple[str, ...]) -> Callable:
   """-> make_learner(nets, static_config, episode_steps) -> base.Learner.
 
-  rule(ctx: StepContext, config.learner) -> (step [P], must_improve [] bool, metrics):
-    the policy step; with must_improve False (CPO, PCPO when c >= 0) the line search
-    drops the reward check.
+  rule(ctx: StepContext, config.learner) -> (step [P], must_improve [] bool, metrics
+    keyed by rule_metric_keys): the policy step; with must_improve False (CPO, PCPO when
+    c >= 0) the line search drops the reward check.
   advantage(samples, lam) -> [N]: the A of the reward surrogate.
-  constrained: whether the cost surrogate's gradient b and c are computed and the line
-    search checks the cost surrogate.
+  cost_namespace: for a constrained learner, its metrics' prefix ("cpo"): the cost
+    surrogate's gradient b and c (config.learner.cost_scale) are computed, the line
+    search checks the cost surrogate, and `<ns>/c`, `<ns>/predicted_cost_change` are
+    reported. None: unconstrained (b = 0, c = -1, no cost check).
   """
+  constrained = cost_namespace is not None
+  cost_metric_keys = ((f"{cost_namespace}/c", f"{cost_namespace}/predicted_cost_change")
+                      if constrained else ())
 
   def make_learner(nets: base.Nets, static_config, episode_steps: int) -> base.Learner:
     del static_config
@@ -397,7 +447,8 @@ def make_trust_region_learner(rule: Callable, advantage: Callable, constrained: 
       g = jax.grad(surrogate)(theta_k, adv)
       if constrained:
         b = jax.grad(surrogate)(theta_k, cost_adv)
-        c = (batch.episode_cost - config.cost_limit) / episode_steps
+        c = compute_cost_violation(batch.episode_cost, config.cost_limit,
+                                   tconfig.cost_scale, episode_steps)
       else:
         b, c = jnp.zeros_like(g), -jnp.ones((), jnp.float32)
       step, must_improve, extra = rule(StepContext(g=g, b=b, c=c, hvp=hvp), tconfig)
@@ -417,6 +468,9 @@ def make_trust_region_learner(rule: Callable, advantage: Callable, constrained: 
                                         tconfig.backtrack_ratio)
       theta = jnp.where(search.accepted, theta_k + search.frac * step, theta_k)
       reward, _, kl, entropy = evaluate(theta)
+      if constrained:
+        extra = {**extra, cost_metric_keys[0]: c,
+                 cost_metric_keys[1]: search.frac * (b @ step)}
 
       lstate = lstate.replace(policy_params=unravel(theta))
       lstate, value_loss, cost_value_loss = base.fit_critics(nets, lstate, samples, key,
@@ -430,14 +484,14 @@ def make_trust_region_learner(rule: Callable, advantage: Callable, constrained: 
 
     return base.Learner(init=init, update=update, policy=base.actor_critic_policy(nets),
                         values=base.actor_critic_values(nets),
-                        extra_metric_keys=("trust_region/search_steps",) + extra_metric_keys)
+                        extra_metric_keys=("trust_region/search_steps",) + rule_metric_keys
+                        + cost_metric_keys)
 
   return make_learner
 
 
-make_trpo = make_trust_region_learner(_trpo_rule, _standardized, False, ())
-make_trpo_lag = make_trust_region_learner(_trpo_rule, _penalized, False, ())
+make_trpo = make_trust_region_learner(_trpo_rule, _standardized, None, ())
+make_trpo_lag = make_trust_region_learner(_trpo_rule, _penalized, None, ())
 make_cpo = make_trust_region_learner(
-    _cpo_rule, _standardized, True, ("cpo/case", "cpo/lambda", "cpo/nu", "cpo/c"))
-make_pcpo = make_trust_region_learner(
-    _pcpo_rule, _standardized, True, ("pcpo/projected", "pcpo/c"))
+    _cpo_rule, _standardized, "cpo", ("cpo/case", "cpo/lambda", "cpo/nu"))
+make_pcpo = make_trust_region_learner(_pcpo_rule, _standardized, "pcpo", ("pcpo/projected",))
