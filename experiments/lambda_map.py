@@ -1,7 +1,8 @@
 """The state-wise multiplier lambda(s) over a navigation arena, with hazards drawn.
 
 For one layout (an env reset), the robot is placed at rest at every point of a grid and its
-observation is computed there; lambda(s) of a trained ppo_statewise state is averaged over
+observation is computed there; lambda(s) of a trained state-wise run's state
+(`jaxcrl.algorithms.is_statewise`: ppo_statewise, ppo_statewise_auto) is averaged over
 `headings` robot yaws (the lidar is egocentric, so lambda depends on the heading).
 
 Needs from the env (`envs.navigation.NavigationEnv` has them): `obs_at(state, xy, yaw)`,
@@ -27,7 +28,7 @@ def make_compute(env: Any, config: Any, resolution: int = 48, headings: int = 8)
   """Builds a jitted `compute(state, key) -> dict` of lambda(s) on a [R, R] grid, R =
   `resolution`, over the layout of `env.reset(key)`.
 
-  `state` is one (unbatched) TrainState of a ppo_statewise run. The dict holds xs, ys [R],
+  `state` is one (unbatched) TrainState of a state-wise run. The dict holds xs, ys [R],
   lam [R, R] (rows: y), hazards [N, 2], hazard_radius [], goal [2] (NaN if none) and
   `objects`: {group name: [n, 2]} for every group; all numpy.
   """
@@ -95,14 +96,17 @@ def plot(data: dict[str, np.ndarray], path: pathlib.Path, title: str) -> pathlib
 def plot_run(run_dir: pathlib.Path, out_dir: pathlib.Path, seed: int = 0) -> list[pathlib.Path]:
   """lambda_map_limit{d}.png per cost limit (and grid cell of a sweep:
   lambda_map_limit{d}_{setting}{value}...png; seed 0's latest checkpoint) of a
-  ppo_statewise run on an env that `supports`; [] for any other run."""
+  run of a state-wise algorithm (`algorithms.is_statewise`) on an env that `supports`;
+  [] for any other run."""
   import jax
 
   from experiments import rundir
   from experiments.checkpoint import CheckpointStore
 
   spec = rundir.read_spec(run_dir)
-  if spec["config"].get("algo") != "ppo_statewise":
+  from jaxcrl import algorithms
+  algo = spec["config"].get("algo")
+  if algo not in algorithms.ALGOS or not algorithms.is_statewise(algo):
     return []
   built = rundir.build(spec)
   if not supports(built.env) or not (run_dir / rundir.CHECKPOINT_DIR).is_dir():
@@ -122,7 +126,7 @@ def plot_run(run_dir: pathlib.Path, out_dir: pathlib.Path, seed: int = 0) -> lis
     member = jax.tree.map(lambda x: x[j], state)
     data = compute(member, jax.random.key(seed))
     parts = (f"limit {m.cost_limit:g}", m.cell_label, f"update {steps[-1]}")
-    title = f"{run_dir.name}: {spec['env']} ppo_statewise, " + ", ".join(filter(None, parts))
+    title = f"{run_dir.name}: {spec['env']} {algo}, " + ", ".join(filter(None, parts))
     written.append(plot(data, out_dir / f"lambda_map_limit{m.cost_limit:g}{m.cell_suffix}.png",
                         title))
   return written

@@ -6,7 +6,7 @@ Writes PNGs (matplotlib, Agg) into DIR (default: `plots/` inside the single run 
   cost.png       episode cost vs env steps, each cost limit as a dashed horizontal line
   lambda.png     mean Lagrange multiplier vs env steps
   tradeoff.png   final return vs final cost per cost limit (runs with several limits)
-  lambda_map_limit{d}.png   lambda(s) over the arena with hazards, for ppo_statewise runs
+  lambda_map_limit{d}.png   lambda(s) over the arena with hazards, for state-wise runs
                  on navigation envs (seed 0, latest checkpoint; see experiments/lambda_map.py)
 Final numbers average the last 10% of updates; the tradeoff error bars are the std over seeds.
 """

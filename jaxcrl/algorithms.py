@@ -52,6 +52,11 @@ ALGORITHMS: dict[str, Algorithm] = {
         ppo.make_minibatch_learner(ppo.penalized_objective), ppo.PPOConfig(),
         multipliers.make_statewise, multipliers.StatewiseConfig(),
         "PPO with a state-wise multiplier network lambda(s) for V_c(s) <= w"),
+    "ppo_statewise_auto": Algorithm(
+        ppo.make_minibatch_learner(ppo.statewise_objective), ppo.PPOConfig(),
+        multipliers.make_statewise_auto, multipliers.StatewiseAutoConfig(),
+        "PPO with a self-tuning lambda(s): log-space dual steps the net regresses onto, "
+        "w adapted from d, per-state normalisation (this project)"),
     "focops": Algorithm(
         focops.make_focops, focops.FOCOPSConfig(),
         multipliers.make_lagrange, multipliers.LagrangeConfig(),
@@ -110,6 +115,12 @@ def get(algo: str) -> Algorithm:
 
 def _field_names(config: Any) -> tuple[str, ...]:
   return tuple(f.name for f in dataclasses.fields(config))
+
+
+def is_statewise(algo: str) -> bool:
+  """Whether `algo`'s multiplier is a network lambda(s), one value per state (its family
+  config sizes that network: multiplier_hidden)."""
+  return "multiplier_hidden" in _field_names(get(algo).multiplier_defaults)
 
 
 SHARED_SETTINGS: tuple[str, ...] = tuple(

@@ -62,6 +62,20 @@ def penalized_advantage(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> j
   return penalized / _spread(adv_r)
 
 
+def statewise_advantage(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> jax.Array:
+  """((A_r - mean A_r) - lam (A_c - mean A_c)) / (1 + lam) / std(A_r), each sample by its
+  own 1 + lam: adv_r, adv_c [N], lam [N] or [] -> [N].
+
+  Per sample this is (1 - p) A_r - p A_c with p = lam / (1 + lam) in [0, 1): where lambda(s)
+  is large the sample optimises the cost alone, at the weight a reward sample has
+  elsewhere, so no state's penalty outweighs the rest of the batch (with the batch-wide
+  divisor of `penalized_advantage`, a few states at lambda = 100 set the gradient of the
+  whole update). With a scalar lam it equals `penalized_advantage`.
+  """
+  penalized = ((adv_r - adv_r.mean()) - lam * (adv_c - adv_c.mean())) / (1.0 + lam)
+  return penalized / _spread(adv_r)
+
+
 def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantage: jax.Array,
                       clip_eps: float | jax.Array) -> jax.Array:
   """PPO-clip loss to MINIMISE: -mean(min(rho A, clip(rho, 1 -+ eps) A)), inputs [N]."""

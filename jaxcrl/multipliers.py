@@ -25,6 +25,14 @@ from jaxcrl.learners.base import make_optimizer
 from jaxcrl.config import TrainConfig, static
 
 
+# The smallest lambda(s) of the self-tuning state-wise multiplier: its log-space steps
+# cannot reach 0, and at 1e-3 reward per unit of cost the penalty is negligible.
+LAMBDA_FLOOR = 1e-3
+# EMA factor per update of its episode excess E_bar: about 4 episodes end per update on
+# Safety-Gym's batches, so one update's E is noisy; 0.9 averages about 10 updates.
+EXCESS_EMA = 0.9
+
+
 @struct.dataclass
 class NoMultiplierConfig:
   """Algorithms without a multiplier (lambda = 0): no settings."""
@@ -84,8 +92,9 @@ class StatewiseConfig:
   statewise_lr: Adam learning rate of the lambda(s) net, one ascent step per update (>= 0).
   statewise_lambda_init: lambda(s) in every state at initialisation (> 0: softplus head).
   lambda_max: upper bound of lambda(s) (>= 0).
-  statewise_threshold: w in V_c(s) <= w; NaN or negative -> w = d / T / (1 - cost_gamma)
-    with T = episode_length / action_repeat agent steps.
+  statewise_threshold: w in V_c(s) <= w; NaN or negative -> derived from d
+    (`statewise_threshold`: d / T / (1 - cost_gamma) for long episodes) with
+    T = episode_length / action_repeat agent steps.
   multiplier_hidden: hidden sizes of the lambda(s) MLP (static).
   """
 
@@ -98,6 +107,44 @@ class StatewiseConfig:
   CHECKS = {"statewise_lr": (">= 0", lambda v: v >= 0),
             "statewise_lambda_init": ("> 0", lambda v: v > 0),
             "lambda_max": (">= 0", lambda v: v >= 0)}
+
+
+@struct.dataclass
+class StatewiseAutoConfig:
+  """Self-tuning state-wise multiplier lambda(s) (ppo_statewise_auto; `make_statewise_auto`).
+
+  statewise_lr: Adam learning rate of the shape net f(s)'s regression onto its target
+    (>= 0).
+  statewise_lambda_init: lambda(s) in every state at initialisation (> 0).
+  lambda_max: upper bound of lambda(s) (> LAMBDA_FLOOR).
+  statewise_step: eta, the step per update of the level b (times the episode excess)
+    and of the shape's target f* (times the state's excess), both in log lambda (>= 0):
+    lambda moves by a factor up to exp(eta) per update, whatever its scale.
+  statewise_threshold: w in V_c(s) <= w, which selects the states whose lambda rises
+    relative to the others; NaN or negative -> derived from d (`statewise_threshold`:
+    d / T / (1 - cost_gamma) for long episodes).
+  statewise_kp: k_p, the proportional gain on the smoothed episode excess (>= 0): every
+    lambda(s) is multiplied by exp(k_p E_bar), E_bar in [-1, 1].
+  regression_steps: Adam steps of the regression per update (static).
+  multiplier_hidden: hidden sizes of the lambda(s) MLP (static).
+  """
+
+  statewise_lr: float = 1e-3
+  statewise_lambda_init: float = 0.01
+  lambda_max: float = 10.0
+  statewise_step: float = 0.02
+  statewise_threshold: float = float("nan")
+  statewise_kp: float = 2.0
+  regression_steps: int = static(4)
+  multiplier_hidden: tuple = static((64, 64))
+
+  CHECKS = {"statewise_lr": (">= 0", lambda v: v >= 0),
+            "statewise_lambda_init": ("> 0", lambda v: v > 0),
+            "lambda_max": (f"> {LAMBDA_FLOOR:g}", lambda v: v > LAMBDA_FLOOR),
+            "statewise_step": (">= 0", lambda v: v >= 0),
+            "statewise_kp": (">= 0", lambda v: v >= 0),
+            "regression_steps": ("a positive integer",
+                                 lambda v: v >= 1 and float(v).is_integer())}
 
 
 class MultiplierBatch(NamedTuple):
@@ -115,21 +162,38 @@ class MultiplierBatch(NamedTuple):
 
 
 class Multiplier(NamedTuple):
+  """init(key, config) -> mstate; value(mstate, obs[N, O], config) -> [] or [N];
+  update(mstate, batch, key, config) -> (mstate, metrics); threshold(mstate, config) -> []
+  the per-state budget w the trainer's constraint/* metrics compare V_c_hat(s) with."""
+
   init: Callable[..., Any]
   value: Callable[..., jax.Array]
   update: Callable[..., tuple[Any, dict]]
+  threshold: Callable[..., jax.Array]
 
 
 def statewise_threshold(config: TrainConfig, episode_steps: int) -> jax.Array:
   """w: config.multiplier.statewise_threshold (state-wise algorithms only), or
-  d / T / (1 - cost_gamma) when it is NaN or < 0 or the algorithm has no such setting.
-
-  d / T is the per-step cost budget (T agent steps per episode); 1 / (1 - cost_gamma)
-  turns a constant per-step rate into the discounted cost-to-go V_c(s) it produces.
+  (d / T) (1 - cost_gamma^T) / (1 - cost_gamma) when it is NaN or < 0 or the algorithm has
+  no such setting: the discounted cost-to-go, from an episode's first state, of a constant
+  per-step cost d / T that spends exactly d in the episode's T agent steps. (For
+  T >> 1 / (1 - cost_gamma), as Safety-Gym's T = 1000 at 0.99, that is
+  d / T / (1 - cost_gamma); for short episodes it is about d.)
   """
   given = jnp.asarray(getattr(config.multiplier, "statewise_threshold", jnp.nan), jnp.float32)
-  derived = config.cost_limit / episode_steps / (1.0 - config.cost_gamma)
+  horizon = (1.0 - config.cost_gamma ** episode_steps) / (1.0 - config.cost_gamma)
+  derived = config.cost_limit / episode_steps * horizon
   return jnp.where(jnp.isnan(given) | (given < 0), derived, given)
+
+
+def fixed_threshold(episode_steps: int) -> Callable[..., jax.Array]:
+  """The `threshold` of every multiplier whose w does not move: `statewise_threshold`."""
+
+  def threshold(mstate, config):
+    del mstate
+    return statewise_threshold(config, episode_steps)
+
+  return threshold
 
 
 def scalar_value(mstate, obs, config) -> jax.Array:
@@ -145,7 +209,7 @@ class LagrangeState:
 
 def make_none(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
   """No multiplier (ppo, trpo, cpo, ...): lambda is always 0."""
-  del obs_size, config, episode_steps
+  del obs_size, config
 
   def init(key, config):
     del key, config
@@ -155,12 +219,12 @@ def make_none(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipl
     del batch, key, config
     return mstate, {"loss/multiplier": jnp.zeros((), jnp.float32)}
 
-  return Multiplier(init, scalar_value, update)
+  return Multiplier(init, scalar_value, update, fixed_threshold(episode_steps))
 
 
 def make_lagrange(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
   """lam <- clip(lam + lagrange_lr (J_c - d), 0, lambda_max): projected gradient ascent."""
-  del obs_size, config, episode_steps
+  del obs_size, config
 
   def init(key, config):
     del key
@@ -172,7 +236,7 @@ def make_lagrange(obs_size: int, config: TrainConfig, episode_steps: int) -> Mul
     lam = jnp.clip(mstate.lam + config.multiplier.lagrange_lr * excess, 0.0, config.multiplier.lambda_max)
     return LagrangeState(lam=lam), {"loss/multiplier": -mstate.lam * excess}
 
-  return Multiplier(init, scalar_value, update)
+  return Multiplier(init, scalar_value, update, fixed_threshold(episode_steps))
 
 
 @struct.dataclass
@@ -199,7 +263,7 @@ def make_pid(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipli
     lam    = clip(Kp P + I + Kd D, 0, lambda_max)
   The delay buffer starts at zeros, as OmniSafe's deque starts at [0].
   """
-  del obs_size, episode_steps
+  del obs_size
   delay = config.multiplier.pid_delay
 
   def init(key, config):
@@ -224,7 +288,7 @@ def make_pid(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipli
                    index=(mstate.index + 1) % delay)
     return new, {"loss/multiplier": -mstate.lam * delta}
 
-  return Multiplier(init, scalar_value, update)
+  return Multiplier(init, scalar_value, update, fixed_threshold(episode_steps))
 
 
 @struct.dataclass
@@ -278,4 +342,124 @@ def make_statewise(obs_size: int, config: TrainConfig, episode_steps: int) -> Mu
     params = optax.apply_updates(mstate.params, updates)
     return StatewiseState(params, opt_state), {"loss/multiplier": loss}
 
-  return Multiplier(init, value, update)
+  return Multiplier(init, value, update, fixed_threshold(episode_steps))
+
+
+@struct.dataclass
+class StatewiseAutoState:
+  """params, opt_state: the shape net f_phi(s) and its Adam state; level: [] b, the log
+  multiplier of a typical state; excess_ema: [] E_bar, the EMA of the episode excess E."""
+
+  params: Any
+  opt_state: Any
+  level: jax.Array
+  excess_ema: jax.Array
+
+
+def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
+  """Self-tuning state-wise multiplier lambda(s) (ppo_statewise_auto).
+
+    log lambda(s) = clip(b + f_phi(s) + statewise_kp E_bar, log LAMBDA_FLOOR, log lambda_max)
+
+    E      = clip((J_c - d) / d, -1, 1)              relative episode excess
+    b     <- clip(b + statewise_step E, log LAMBDA_FLOOR - max_s f,
+                 log lambda_max - min_{s: e(s) > 0} f)                   the level
+    E_bar <- EXCESS_EMA E_bar + (1 - EXCESS_EMA) E                      the P term
+    e(s)   = clip((V_c_hat(s) - w) / w, -1, 1)       relative state excess
+    f*(s)  = clip(f_old(s) + statewise_step (e(s) - mean_batch e), -F, F),
+             F = log(lambda_max / LAMBDA_FLOOR)                          the shape's target
+    phi   <- regression_steps Adam steps on 0.5 mean_s (f_phi(s) - f*(s))^2
+
+  Why not ppo_statewise's update: its lambda(s) takes Adam steps of gradient ascent on
+  mean_s lambda(s) (V_c_hat(s) - w), so how far lambda moves per update is set by the net's
+  learning rate and by lambda's own scale, and it keeps rising wherever V_c_hat(s) > w
+  however far below d the episode cost already is; on PointGoal1 it collapsed the return
+  at lambda_max 100 and needed a task-specific bound (docs/algorithms.md). Here:
+  - The user's constraint, J_c <= d, sets the level: b integrates the episode excess
+    alone, so it is stationary only where J_c = d on average, as ppo_lag's lambda. The
+    per-state constraints V_c(s) <= w set only the shape: f rises in the states over w
+    and falls in the others, centred over the batch, so it redistributes the penalty and
+    cannot bias the level. w therefore only has to pick out where cost comes from, and
+    the derived w (`statewise_threshold`) does. Measured on PointGoal1 (docs/statewise.md):
+    with each state's own excess as its dual step, about 90% of states stayed over the
+    derived w long after J_c had fallen to 1.5 d, lambda wound up to its bound and the
+    return collapsed; an outer loop moving w by the episode excess oscillated with it;
+    and gating the violating states' rise by E but letting the safe states fall freely
+    held J_c at about 1.3 d, because the net couples the two.
+  - Multiplicative (log-space) steps are scale-free: lambda moves by a factor
+    exp(statewise_step) per update whether it is 1e-3 or 10, so an initial value off by
+    1000x costs log(1000) / statewise_step updates, and the net's learning rate only sets
+    how closely f tracks its target (b moves exactly).
+  - The P term damps the integral's overshoot: when J_c falls under d the penalty drops
+    at once by exp(statewise_kp E_bar) instead of waiting for b to unwind (PI control in
+    log space, as the PID Lagrangian adds P to the scalar one). E_bar, not E: about four
+    episodes end per update on Safety-Gym's batches.
+  - The regression's MSE learns the conditional mean of the noisy per-sample targets
+    (V_c_hat is the batch's GAE cost return), so each state's shape step is the average
+    excess of the samples the net cannot tell apart from it (the ALaM idea: a net that
+    regresses onto a dual target instead of ascending the dual itself).
+  - lambda(s) is in reward per unit of cost like every multiplier here; ppo_statewise_auto's
+    objective (losses.statewise_advantage) divides each sample by its own 1 + lambda(s),
+    so a state at lambda_max optimises -A_c without drowning out the reward advantage of
+    the others.
+  value: lambda(s) above [N]. threshold: w (fixed; `statewise_threshold`).
+  """
+  net = networks.make_multiplier(obs_size, config.multiplier.multiplier_hidden,
+                                 config.activation, link="log")
+  steps = config.multiplier.regression_steps
+  log_floor = float(jnp.log(LAMBDA_FLOOR))
+  threshold = fixed_threshold(episode_steps)
+
+  def optimizer(config):
+    return make_optimizer(config.multiplier.statewise_lr, config.max_grad_norm)
+
+  def init(key, config):
+    params = net.init(key, 1.0)  # log link: f = log 1 = 0 in every state
+    level = jnp.log(jnp.asarray(config.multiplier.statewise_lambda_init, jnp.float32))
+    return StatewiseAutoState(params=params, opt_state=optimizer(config).init(params),
+                              level=level, excess_ema=jnp.zeros((), jnp.float32))
+
+  def value(mstate, obs, config):
+    mc = config.multiplier
+    z = mstate.level + net.apply(mstate.params, obs) + mc.statewise_kp * mstate.excess_ema
+    return jnp.exp(jnp.clip(z, log_floor, jnp.log(mc.lambda_max)))
+
+  def update(mstate, batch, key, config):
+    del key
+    mc = config.multiplier
+    log_max = jnp.log(mc.lambda_max)
+    limit = jnp.maximum(config.cost_limit, 1e-6)
+    episodic = jnp.clip((batch.episode_cost - config.cost_limit) / limit, -1.0, 1.0)
+    w = jnp.maximum(threshold(mstate, config), 1e-6)
+    excess = jnp.clip((jax.lax.stop_gradient(batch.cost_target) - w) / w, -1.0, 1.0)
+    shape = net.apply(mstate.params, batch.obs)
+    # Anti-windup: b stops rising once every state over w (every state, if none is) is at
+    # lambda_max, and stops falling once every state is at the floor; beyond, its steps
+    # change no lambda that matters and would only have to be unwound.
+    over = excess > 0
+    lowest = jnp.where(over.any(), jnp.min(jnp.where(over, shape, jnp.inf)), shape.min())
+    level = jnp.clip(mstate.level + mc.statewise_step * episodic,
+                     log_floor - shape.max(), log_max - lowest)
+    excess_ema = EXCESS_EMA * mstate.excess_ema + (1.0 - EXCESS_EMA) * episodic
+
+    span = log_max - log_floor
+    target = jax.lax.stop_gradient(jnp.clip(
+        shape + mc.statewise_step * (excess - excess.mean()), -span, span))
+    opt = optimizer(config)
+
+    def loss_fn(params):
+      return 0.5 * jnp.mean((net.apply(params, batch.obs) - target) ** 2)
+
+    def step(carry, _):
+      params, opt_state = carry
+      loss, grads = jax.value_and_grad(loss_fn)(params)
+      updates, opt_state = opt.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), loss
+
+    (params, opt_state), losses_ = jax.lax.scan(step, (mstate.params, mstate.opt_state),
+                                                None, length=steps)
+    new = StatewiseAutoState(params=params, opt_state=opt_state, level=level,
+                             excess_ema=excess_ema)
+    return new, {"loss/multiplier": losses_[0]}
+
+  return Multiplier(init, value, update, threshold)

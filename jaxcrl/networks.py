@@ -79,14 +79,19 @@ def make_value(obs_size: int, hidden: Sequence[int] = (64, 64),
 
 
 def make_multiplier(obs_size: int, hidden: Sequence[int] = (64, 64),
-                    activation: str = "tanh") -> Network:
-  """State-wise Lagrange multiplier lambda_phi(s) >= 0 with a softplus head.
+                    activation: str = "tanh", link: str = "softplus") -> Network:
+  """State-wise Lagrange multiplier lambda_phi(s), its head chosen by `link`:
 
+    "softplus": apply -> lambda[...] = softplus(head) >= 0 (upper bound applied by the
+      caller);
+    "log": apply -> log lambda[...] = head, unbounded (the caller exponentiates and clips).
   init(key, init_value) -> params whose output is exactly `init_value` (> 0) in every
-    state: the head's kernel starts at zero and its bias at softplus^-1(init_value).
-    `init_value` may be traced (it comes from the config).
-  apply(params, obs[..., O]) -> lambda[...] >= 0 (upper bound applied by the caller).
+    state (its log for "log"): the head's kernel starts at zero and its bias at
+    softplus^-1(init_value) or log(init_value). `init_value` may be traced (it comes from
+    the config). apply(params, obs[..., O]) -> [...].
   """
+  if link not in ("softplus", "log"):
+    raise ValueError(f"unknown multiplier link {link!r}; choose softplus or log")
   module = _MLP(tuple(hidden) + (1,), activation,
                 final_kernel_init=nn.initializers.zeros)
   head = f"dense_{len(tuple(hidden))}"
@@ -94,13 +99,16 @@ def make_multiplier(obs_size: int, hidden: Sequence[int] = (64, 64),
   def init(key, init_value):
     params = module.init(key, jnp.zeros((1, obs_size)))
     init_value = jnp.maximum(jnp.asarray(init_value, jnp.float32), 1e-6)
-    # softplus^-1(y) = y + log(-expm1(-y)), stable for small and large y.
-    bias = init_value + jnp.log(-jnp.expm1(-init_value))
+    if link == "log":
+      bias = jnp.log(init_value)
+    else:  # softplus^-1(y) = y + log(-expm1(-y)), stable for small and large y.
+      bias = init_value + jnp.log(-jnp.expm1(-init_value))
     inner = dict(params["params"])
     inner[head] = {**inner[head], "bias": jnp.full((1,), bias, jnp.float32)}
     return {"params": inner}
 
   def apply(params, obs):
-    return jax.nn.softplus(module.apply(params, obs)[..., 0])
+    out = module.apply(params, obs)[..., 0]
+    return out if link == "log" else jax.nn.softplus(out)
 
   return Network(init, apply)

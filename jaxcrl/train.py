@@ -330,7 +330,7 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         state.learner, base.LearnerBatch(samples=samples, episode_cost=cost_estimate), lam,
         k_learn, cfg)
 
-    w = multipliers.statewise_threshold(cfg, p.episode_steps)
+    w = p.multiplier.threshold(mstate, cfg)
     quantiles = jnp.quantile(lam, jnp.array([0.05, 0.5, 0.95]))
     update_step = state.update_step + 1
     # data.cost is per agent step: already the sum over its action repeats.

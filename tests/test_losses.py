@@ -83,3 +83,20 @@ def test_gaussian_log_prob_and_entropy_match_scipy():
   # Entropy of N(., s): 0.5 log(2 pi e s^2), summed over dims.
   expected_h = np.sum(0.5 * np.log(2 * np.pi * np.e * np.array([1.0, 4.0])))
   np.testing.assert_allclose(losses.gaussian_entropy(scale), [expected_h], rtol=1e-6)
+
+
+def test_statewise_advantage_divides_each_sample_by_its_own_lambda():
+  adv_r = jnp.array([1.0, -1.0, 3.0, -3.0])
+  adv_c = jnp.array([2.0, 0.0, 0.0, -2.0])
+  lam = jnp.array([0.0, 1.0, 3.0, 9.0])
+  got = losses.statewise_advantage(adv_r, adv_c, lam)
+  chex.assert_shape(got, (4,))
+  std = np.asarray(adv_r).std() + 1e-8
+  # means are 0: sample i is (A_r - lam A_c) / (1 + lam) / std(A_r).
+  want = (np.array([1.0, -1.0, 3.0, -3.0]) - np.array([0.0, 0.0, 0.0, -18.0])) / (
+      1.0 + np.asarray(lam)) / std
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  # A scalar lambda gives the batch-wide Lagrangian advantage.
+  np.testing.assert_allclose(losses.statewise_advantage(adv_r, adv_c, jnp.asarray(0.7)),
+                             losses.penalized_advantage(adv_r, adv_c, jnp.asarray(0.7)),
+                             rtol=1e-6)

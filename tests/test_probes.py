@@ -81,3 +81,52 @@ def test_two_region_statewise_lambda_rises_only_where_violating():
   # The safe region keeps the rewarding action; the costly one mostly gives it up.
   for p in p_costly:
     assert p[1] > 0.9 and p[0] < 0.6, p
+
+
+@pytest.mark.slow
+def test_two_region_statewise_auto_meets_episode_limit_with_derived_threshold():
+  """ppo_statewise_auto at its multiplier defaults, given only d = 3 (w derived from it):
+  lambda(s) rises in the costly region 0 alone, until the episode cost meets d. Known answer:
+  region 1 keeps the rewarding action (P -> 1); region 0 takes it with P = d / 10 = 0.3
+  on average (an episode lies in one region, each half the time, 20 steps of cost 1
+  each), with lambda = 1 in region 0 (one unit of reward per unit of cost) and at its
+  floor in region 1. Measured (2 seeds, last quarter of 1000 updates): cost 3.00 and 3.00,
+  lambda 1.05 and 1.09 in region 0 against the floor 0.001 in region 1, final
+  P(a > 0) 0.29 and 0.26 in region 0, 1.00 in region 1."""
+  env = envs.make("ProbeTwoRegion")
+  cfg = jaxcrl.make_config(
+      "ppo_statewise_auto", num_envs=32, unroll_length=20, num_minibatches=4,
+      num_epochs=4, num_timesteps=32 * 20 * 1000, cost_limit=3.0, policy_lr=1e-3,
+      entropy_coef=0.01, policy_hidden=(16,), value_hidden=(16,), multiplier_hidden=(16,))
+  init, update = jaxcrl.make_init_update(env, cfg)
+  lam_fn = jaxcrl.make_lambda(env, cfg)
+  act = jaxcrl.make_act(env, cfg)
+  regions = jnp.eye(2)
+
+  def train(key):
+    def step(state, _):
+      state, metrics = update(state)
+      return state, (lam_fn(state, regions), metrics["episode/cost"],
+                     metrics["constraint/violation_frac"])
+    return jax.lax.scan(step, init(key), None, length=cfg.num_updates)
+
+  keys = jax.random.split(jax.random.key(0), 2)
+  states, (lam, cost, violation) = jax.jit(jax.vmap(train))(keys)
+  lam, cost, violation = np.asarray(lam), np.asarray(cost), np.asarray(violation)
+  last = cfg.num_updates * 3 // 4
+  late_lam, late_cost = lam[:, last:].mean(1), cost[:, last:].mean(1)
+  p_costly = []
+  for i in range(2):
+    state = jax.tree.map(lambda x: x[i], states)
+    actions = jax.vmap(lambda k: act(state, regions, k))(
+        jax.random.split(jax.random.key(1), 2000))
+    p_costly.append(np.asarray((actions[..., 0] > 0).mean(0)))
+  print("late lambda per region", late_lam.round(3).tolist(), "late cost",
+        late_cost.round(2).tolist(), "violation first/last",
+        violation[:, [0, -1]].round(2).tolist(),
+        "P(a>0) per region", np.round(p_costly, 3).tolist())
+  assert np.all(np.abs(late_cost - 3.0) < 0.5), late_cost
+  assert np.all((late_lam[:, 0] > 0.5) & (late_lam[:, 0] < 2.0)), late_lam
+  assert np.all(late_lam[:, 1] < 0.01), late_lam
+  for p in p_costly:
+    assert p[1] > 0.9 and abs(p[0] - 0.3) < 0.12, p

@@ -16,8 +16,8 @@ TINY = dict(num_envs=4, unroll_length=8, num_minibatches=2, num_epochs=2,
 
 
 def small(algo: str, **settings) -> jaxcrl.TrainConfig:
-  """TINY for `algo` (the state-wise multiplier gets a small net and w = 1)."""
-  if algo == "ppo_statewise":
+  """TINY for `algo` (the state-wise multipliers get a small net and w = 1)."""
+  if jaxcrl.algorithms.is_statewise(algo):
     settings = {"multiplier_hidden": (8,), "statewise_threshold": 1.0, **settings}
   return jaxcrl.make_config(algo, **TINY, **settings)
 
@@ -202,7 +202,7 @@ def test_every_algorithm_trains_vmapped_over_seeds_and_cost_limits(algo):
   lam = jaxcrl.make_lambda(env, cfg)(member, obs * jnp.arange(3.0)[:, None])
   chex.assert_shape(lam, (3,))
   assert np.all(lam >= 0)
-  if algo != "ppo_statewise":
+  if not jaxcrl.algorithms.is_statewise(algo):
     np.testing.assert_allclose(lam, lam[0])          # scalar multipliers broadcast one value
 
 

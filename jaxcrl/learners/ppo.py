@@ -73,6 +73,15 @@ def penalized_objective(new, mb, lam, context, config):
                                   config.learner.clip_eps)
 
 
+def statewise_objective(new, mb, lam, context, config):
+  """State-wise PPO: clipped surrogate on `losses.statewise_advantage(A_r, A_c, lam)`,
+  each sample normalised by its own 1 + lambda(s)."""
+  del context
+  advantage = losses.statewise_advantage(mb.adv_r, mb.adv_c, lam)
+  return losses.clipped_surrogate(new.log_prob, mb.log_prob, advantage,
+                                  config.learner.clip_eps)
+
+
 def make_minibatch_learner(objective: Callable, prepare: Callable = no_context,
                            extra_metric_keys: tuple[str, ...] = ()) -> Callable:
   """-> make_learner(nets, config, episode_steps) -> base.Learner running `objective` in
