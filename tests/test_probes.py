@@ -40,15 +40,15 @@ def test_costly_bandit_lagrangian_holds_cost_rate_at_limit():
     assert np.all(lam_peak > 1.0), (algo, lam_peak)
 
 
-@pytest.mark.slow
-def test_two_region_statewise_lambda_rises_only_where_violating():
-  """Only region 0 makes the rewarding action costly: lambda(s) rises there, not in 1."""
+def _train_two_region(algo: str, updates: int, **settings):
+  """2 seeds of `algo` on ProbeTwoRegion (32 envs x 20 steps per update, small nets) ->
+  lambda [2, U, 2] per region, episode cost and violation share [2, U], and P(a > 0)
+  [2, 2] per region of each seed's final stochastic policy (2000 draws)."""
   env = envs.make("ProbeTwoRegion")
   cfg = jaxcrl.make_config(
-      "ppo_statewise", num_envs=32, unroll_length=20, num_minibatches=4,
-      num_epochs=4, num_timesteps=32 * 20 * 200, cost_gamma=0.9, statewise_threshold=1.0,
-      statewise_lr=1e-2, statewise_lambda_init=0.1, policy_lr=1e-3, entropy_coef=0.01,
-      policy_hidden=(16,), value_hidden=(16,), multiplier_hidden=(16,))
+      algo, num_envs=32, unroll_length=20, num_minibatches=4, num_epochs=4,
+      num_timesteps=32 * 20 * updates, policy_lr=1e-3, entropy_coef=0.01,
+      policy_hidden=(16,), value_hidden=(16,), multiplier_hidden=(16,), **settings)
   init, update = jaxcrl.make_init_update(env, cfg)
   lam_fn = jaxcrl.make_lambda(env, cfg)
   act = jaxcrl.make_act(env, cfg)
@@ -57,23 +57,33 @@ def test_two_region_statewise_lambda_rises_only_where_violating():
   def train(key):
     def step(state, _):
       state, metrics = update(state)
-      return state, (lam_fn(state, regions), metrics["constraint/violation_frac"])
+      return state, (lam_fn(state, regions), metrics["episode/cost"],
+                     metrics["constraint/violation_frac"])
     return jax.lax.scan(step, init(key), None, length=cfg.num_updates)
 
   keys = jax.random.split(jax.random.key(0), 2)
-  states, (lam, violation) = jax.jit(jax.vmap(train))(keys)
-  lam = np.asarray(lam)                                 # [seeds, updates, region]
-  half = cfg.num_updates // 2
-  late = lam[:, half:].mean(1)
+  states, traces = jax.jit(jax.vmap(train))(keys)
   p_costly = []
   for i in range(2):
     state = jax.tree.map(lambda x: x[i], states)
     actions = jax.vmap(lambda k: act(state, regions, k))(
         jax.random.split(jax.random.key(1), 2000))
     p_costly.append(np.asarray((actions[..., 0] > 0).mean(0)))
+  lam, cost, violation = (np.asarray(x) for x in traces)
+  return lam, cost, violation, np.stack(p_costly)
+
+
+@pytest.mark.slow
+def test_two_region_statewise_lambda_rises_only_where_violating():
+  """Only region 0 makes the rewarding action costly: lambda(s) rises there, not in 1."""
+  lam, _, violation, p_costly = _train_two_region(
+      "ppo_statewise", 200, cost_gamma=0.9, statewise_threshold=1.0, statewise_lr=1e-2,
+      statewise_lambda_init=0.1)
+  half = lam.shape[1] // 2
+  late = lam[:, half:].mean(1)
   print("late mean lambda per region", late.round(3).tolist(), "peak", lam.max(1).round(3),
         "P(a>0) per region", np.round(p_costly, 3).tolist(),
-        "violation first/last", np.asarray(violation)[:, [0, -1]].tolist())
+        "violation first/last", violation[:, [0, -1]].tolist())
   # Region 0 (violating) climbs above its initial 0.1; region 1 sinks to its floor.
   assert np.all(lam[:, :, 0].max(1) > 0.15)
   assert np.all(late[:, 0] > 2.0 * late[:, 1])
@@ -93,34 +103,10 @@ def test_two_region_statewise_auto_meets_episode_limit_with_derived_threshold():
   floor in region 1. Measured (2 seeds, last quarter of 1000 updates): cost 3.00 and 3.00,
   lambda 1.05 and 1.09 in region 0 against the floor 0.001 in region 1, final
   P(a > 0) 0.29 and 0.26 in region 0, 1.00 in region 1."""
-  env = envs.make("ProbeTwoRegion")
-  cfg = jaxcrl.make_config(
-      "ppo_statewise_auto", num_envs=32, unroll_length=20, num_minibatches=4,
-      num_epochs=4, num_timesteps=32 * 20 * 1000, cost_limit=3.0, policy_lr=1e-3,
-      entropy_coef=0.01, policy_hidden=(16,), value_hidden=(16,), multiplier_hidden=(16,))
-  init, update = jaxcrl.make_init_update(env, cfg)
-  lam_fn = jaxcrl.make_lambda(env, cfg)
-  act = jaxcrl.make_act(env, cfg)
-  regions = jnp.eye(2)
-
-  def train(key):
-    def step(state, _):
-      state, metrics = update(state)
-      return state, (lam_fn(state, regions), metrics["episode/cost"],
-                     metrics["constraint/violation_frac"])
-    return jax.lax.scan(step, init(key), None, length=cfg.num_updates)
-
-  keys = jax.random.split(jax.random.key(0), 2)
-  states, (lam, cost, violation) = jax.jit(jax.vmap(train))(keys)
-  lam, cost, violation = np.asarray(lam), np.asarray(cost), np.asarray(violation)
-  last = cfg.num_updates * 3 // 4
+  lam, cost, violation, p_costly = _train_two_region("ppo_statewise_auto", 1000,
+                                                     cost_limit=3.0)
+  last = lam.shape[1] * 3 // 4
   late_lam, late_cost = lam[:, last:].mean(1), cost[:, last:].mean(1)
-  p_costly = []
-  for i in range(2):
-    state = jax.tree.map(lambda x: x[i], states)
-    actions = jax.vmap(lambda k: act(state, regions, k))(
-        jax.random.split(jax.random.key(1), 2000))
-    p_costly.append(np.asarray((actions[..., 0] > 0).mean(0)))
   print("late lambda per region", late_lam.round(3).tolist(), "late cost",
         late_cost.round(2).tolist(), "violation first/last",
         violation[:, [0, -1]].round(2).tolist(),
