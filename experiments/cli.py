@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import dataclasses
 import sys
+import textwrap
 from typing import Any, Callable, Mapping, Sequence
 
 EXIT_USAGE = 2
@@ -20,11 +21,19 @@ class UsageError(Exception):
   """Bad command-line input; `main` prints `error: <message>` and exits with status 2."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+  """argparse's help with defaults, wrapped at spaces only: names such as PPO-clip or
+  J_c-d stay whole on one line."""
+
+  def _split_lines(self, text, width):
+    return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class Parser(argparse.ArgumentParser):
   """argparse with one-line errors raised as `UsageError` (no usage dump, no sys.exit)."""
 
   def __init__(self, *args, **kwargs):
-    kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+    kwargs.setdefault("formatter_class", HelpFormatter)
     kwargs.setdefault("allow_abbrev", False)  # --cost-limit must not pass for --cost-limits
     super().__init__(*args, **kwargs)
 

@@ -92,9 +92,8 @@ class StatewiseConfig:
   statewise_lr: Adam learning rate of the lambda(s) net, one ascent step per update (>= 0).
   statewise_lambda_init: lambda(s) in every state at initialisation (> 0: softplus head).
   lambda_max: upper bound of lambda(s) (>= 0).
-  statewise_threshold: w in V_c(s) <= w; NaN or negative -> derived from d
-    (`statewise_threshold`: d / T / (1 - cost_gamma) for long episodes) with
-    T = episode_length / action_repeat agent steps.
+  statewise_threshold: w in V_c(s) <= w; NaN or negative -> w = d / T / (1 - cost_gamma)
+    with T = episode_length / action_repeat agent steps (`statewise_threshold`).
   multiplier_hidden: hidden sizes of the lambda(s) MLP (static).
   """
 
@@ -121,8 +120,8 @@ class StatewiseAutoConfig:
     and of the shape's target f* (times the state's excess), both in log lambda (>= 0):
     lambda moves by a factor up to exp(eta) per update, whatever its scale.
   statewise_threshold: w in V_c(s) <= w, which selects the states whose lambda rises
-    relative to the others; NaN or negative -> derived from d (`statewise_threshold`:
-    d / T / (1 - cost_gamma) for long episodes).
+    relative to the others; NaN or negative -> derived from d (`episode_threshold`:
+    d / T / (1 - cost_gamma) for long episodes, about d for short ones).
   statewise_kp: k_p, the proportional gain on the smoothed episode excess (>= 0): every
     lambda(s) is multiplied by exp(k_p E_bar), E_bar in [-1, 1].
   regression_steps: Adam steps of the regression per update (static).
@@ -172,26 +171,48 @@ class Multiplier(NamedTuple):
   threshold: Callable[..., jax.Array]
 
 
+def _given_threshold(config: TrainConfig) -> jax.Array:
+  """config.multiplier.statewise_threshold, NaN when the algorithm has no such setting."""
+  return jnp.asarray(getattr(config.multiplier, "statewise_threshold", jnp.nan), jnp.float32)
+
+
 def statewise_threshold(config: TrainConfig, episode_steps: int) -> jax.Array:
-  """w: config.multiplier.statewise_threshold (state-wise algorithms only), or
-  (d / T) (1 - cost_gamma^T) / (1 - cost_gamma) when it is NaN or < 0 or the algorithm has
-  no such setting: the discounted cost-to-go, from an episode's first state, of a constant
-  per-step cost d / T that spends exactly d in the episode's T agent steps. (For
-  T >> 1 / (1 - cost_gamma), as Safety-Gym's T = 1000 at 0.99, that is
-  d / T / (1 - cost_gamma); for short episodes it is about d.)
+  """w of ppo_statewise (and of the constraint/* metrics of algorithms without a w):
+  config.multiplier.statewise_threshold, or d / T / (1 - cost_gamma) when it is NaN or < 0
+  or the algorithm has no such setting.
+
+  d / T is the per-step cost budget (T agent steps per episode); 1 / (1 - cost_gamma)
+  turns a constant per-step rate into the discounted cost-to-go V_c(s) it produces in an
+  endless episode. (Kept as it was so ppo_statewise's runs resume unchanged; for episodes
+  not much longer than 1 / (1 - cost_gamma), `episode_threshold` is the exact budget.)
   """
-  given = jnp.asarray(getattr(config.multiplier, "statewise_threshold", jnp.nan), jnp.float32)
+  given = _given_threshold(config)
+  derived = config.cost_limit / episode_steps / (1.0 - config.cost_gamma)
+  return jnp.where(jnp.isnan(given) | (given < 0), derived, given)
+
+
+def episode_threshold(config: TrainConfig, episode_steps: int) -> jax.Array:
+  """w of ppo_statewise_auto: config.multiplier.statewise_threshold, or
+  (d / T) (1 - cost_gamma^T) / (1 - cost_gamma) when it is NaN or < 0: the discounted
+  cost-to-go, from an episode's first state, of a constant per-step cost d / T that
+  spends exactly d in the episode's T agent steps. For T >> 1 / (1 - cost_gamma), as
+  Safety-Gym's T = 1000 at 0.99, that is `statewise_threshold`'s d / T / (1 - cost_gamma)
+  (2.4999 against 2.5); for short episodes it is about d (ProbeTwoRegion, d = 3, T = 20:
+  2.72, where the endless-episode budget, 15, lies above every state's cost-to-go).
+  """
+  given = _given_threshold(config)
   horizon = (1.0 - config.cost_gamma ** episode_steps) / (1.0 - config.cost_gamma)
   derived = config.cost_limit / episode_steps * horizon
   return jnp.where(jnp.isnan(given) | (given < 0), derived, given)
 
 
-def fixed_threshold(episode_steps: int) -> Callable[..., jax.Array]:
-  """The `threshold` of every multiplier whose w does not move: `statewise_threshold`."""
+def fixed_threshold(episode_steps: int, derive: Callable = statewise_threshold
+                    ) -> Callable[..., jax.Array]:
+  """The `threshold` of a multiplier whose w does not move: `derive(config, T)`."""
 
   def threshold(mstate, config):
     del mstate
-    return statewise_threshold(config, episode_steps)
+    return derive(config, episode_steps)
 
   return threshold
 
@@ -380,7 +401,7 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     per-state constraints V_c(s) <= w set only the shape: f rises in the states over w
     and falls in the others, centred over the batch, so it redistributes the penalty and
     cannot bias the level. w therefore only has to pick out where cost comes from, and
-    the derived w (`statewise_threshold`) does. Measured on PointGoal1 (docs/statewise.md):
+    the derived w (`episode_threshold`) does. Measured on PointGoal1 (docs/statewise.md):
     with each state's own excess as its dual step, about 90% of states stayed over the
     derived w long after J_c had fallen to 1.5 d, lambda wound up to its bound and the
     return collapsed; an outer loop moving w by the episode excess oscillated with it;
@@ -402,13 +423,13 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     objective (losses.statewise_advantage) divides each sample by its own 1 + lambda(s),
     so a state at lambda_max optimises -A_c without drowning out the reward advantage of
     the others.
-  value: lambda(s) above [N]. threshold: w (fixed; `statewise_threshold`).
+  value: lambda(s) above [N]. threshold: w (fixed; `episode_threshold`).
   """
   net = networks.make_multiplier(obs_size, config.multiplier.multiplier_hidden,
                                  config.activation, link="log")
   steps = config.multiplier.regression_steps
   log_floor = float(jnp.log(LAMBDA_FLOOR))
-  threshold = fixed_threshold(episode_steps)
+  threshold = fixed_threshold(episode_steps, episode_threshold)
 
   def optimizer(config):
     return make_optimizer(config.multiplier.statewise_lr, config.max_grad_norm)

@@ -50,18 +50,23 @@ def test_pid_update_hand_computed():
 
 
 def test_statewise_threshold_derivation():
-  # Algorithms without the setting use the derived w = (d / T)(1 - g^T) / (1 - g): about
-  # d / T / (1 - g) = 2.5 for Safety-Gym's T = 1000, and 2.72 for d = 3 over T = 20.
+  # Algorithms without the setting use the derived w = d / T / (1 - cost_gamma).
   cfg = make_config("ppo_lag", cost_limit=25.0, cost_gamma=0.99)
-  np.testing.assert_allclose(multipliers.statewise_threshold(cfg, 1000),
-                             2.5 * (1 - 0.99**1000), rtol=1e-5)
-  cfg = make_config("ppo_lag", cost_limit=3.0, cost_gamma=0.99)
-  np.testing.assert_allclose(multipliers.statewise_threshold(cfg, 20),
-                             3.0 / 20 * (1 - 0.99**20) / 0.01, rtol=1e-5)
-  for given, w in ((float("nan"), 2.5), (-1.0, 2.5), (0.7, 0.7)):   # 2.4999 derived
+  np.testing.assert_allclose(multipliers.statewise_threshold(cfg, 1000), 2.5, rtol=1e-5)
+  for given, w in ((float("nan"), 2.5), (-1.0, 2.5), (0.7, 0.7)):
     cfg = make_config("ppo_statewise", cost_limit=25.0, cost_gamma=0.99,
                       statewise_threshold=given)
-    np.testing.assert_allclose(multipliers.statewise_threshold(cfg, 1000), w, rtol=1e-4)
+    np.testing.assert_allclose(multipliers.statewise_threshold(cfg, 1000), w, rtol=1e-5)
+
+
+def test_episode_threshold_is_the_budget_of_a_finite_episode():
+  # (d / T)(1 - g^T) / (1 - g): 2.4999 for Safety-Gym's T = 1000, 2.72 for d = 3 over T = 20.
+  for d, steps in ((25.0, 1000), (3.0, 20)):
+    cfg = make_config("ppo_statewise_auto", cost_limit=d, cost_gamma=0.99)
+    np.testing.assert_allclose(multipliers.episode_threshold(cfg, steps),
+                               d / steps * (1 - 0.99**steps) / 0.01, rtol=1e-5)
+  cfg = make_config("ppo_statewise_auto", cost_limit=3.0, statewise_threshold=0.7)
+  np.testing.assert_allclose(multipliers.episode_threshold(cfg, 20), 0.7, rtol=1e-6)
 
 
 def test_statewise_rises_only_where_violating():
