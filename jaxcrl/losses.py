@@ -58,8 +58,13 @@ def penalized_advantage(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> j
   at 1 and let the samples where lam_i ~ 0 outvote the penalty however large lam grows
   elsewhere.
   """
-  penalized = ((adv_r - adv_r.mean()) - lam * (adv_c - adv_c.mean())) / (1.0 + jnp.mean(lam))
-  return penalized / _spread(adv_r)
+  return _lagrangian(adv_r, adv_c, lam) / (1.0 + jnp.mean(lam))
+
+
+def _lagrangian(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> jax.Array:
+  """((A_r - mean A_r) - lam (A_c - mean A_c)) / std(A_r): [N]; the numerator both
+  penalised advantages share (they differ only in their 1 + lambda divisor)."""
+  return ((adv_r - adv_r.mean()) - lam * (adv_c - adv_c.mean())) / _spread(adv_r)
 
 
 def statewise_advantage(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> jax.Array:
@@ -72,8 +77,7 @@ def statewise_advantage(adv_r: jax.Array, adv_c: jax.Array, lam: jax.Array) -> j
   divisor of `penalized_advantage`, a few states at lambda = 100 set the gradient of the
   whole update). With a scalar lam it equals `penalized_advantage`.
   """
-  penalized = ((adv_r - adv_r.mean()) - lam * (adv_c - adv_c.mean())) / (1.0 + lam)
-  return penalized / _spread(adv_r)
+  return _lagrangian(adv_r, adv_c, lam) / (1.0 + lam)
 
 
 def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantage: jax.Array,

@@ -21,7 +21,7 @@ import optax
 from flax import struct
 
 from jaxcrl import networks
-from jaxcrl.learners.base import make_optimizer
+from jaxcrl.learners.base import adam_step, make_optimizer
 from jaxcrl.config import TrainConfig, static
 
 
@@ -171,9 +171,11 @@ class Multiplier(NamedTuple):
   threshold: Callable[..., jax.Array]
 
 
-def _given_threshold(config: TrainConfig) -> jax.Array:
-  """config.multiplier.statewise_threshold, NaN when the algorithm has no such setting."""
-  return jnp.asarray(getattr(config.multiplier, "statewise_threshold", jnp.nan), jnp.float32)
+def _given_or(config: TrainConfig, derived: jax.Array) -> jax.Array:
+  """config.multiplier.statewise_threshold, or `derived` when it is NaN or < 0 or the
+  algorithm has no such setting."""
+  given = jnp.asarray(getattr(config.multiplier, "statewise_threshold", jnp.nan), jnp.float32)
+  return jnp.where(jnp.isnan(given) | (given < 0), derived, given)
 
 
 def statewise_threshold(config: TrainConfig, episode_steps: int) -> jax.Array:
@@ -186,9 +188,7 @@ def statewise_threshold(config: TrainConfig, episode_steps: int) -> jax.Array:
   endless episode. (Kept as it was so ppo_statewise's runs resume unchanged; for episodes
   not much longer than 1 / (1 - cost_gamma), `episode_threshold` is the exact budget.)
   """
-  given = _given_threshold(config)
-  derived = config.cost_limit / episode_steps / (1.0 - config.cost_gamma)
-  return jnp.where(jnp.isnan(given) | (given < 0), derived, given)
+  return _given_or(config, config.cost_limit / episode_steps / (1.0 - config.cost_gamma))
 
 
 def episode_threshold(config: TrainConfig, episode_steps: int) -> jax.Array:
@@ -200,10 +200,8 @@ def episode_threshold(config: TrainConfig, episode_steps: int) -> jax.Array:
   (2.4999 against 2.5); for short episodes it is about d (ProbeTwoRegion, d = 3, T = 20:
   2.72, where the endless-episode budget, 15, lies above every state's cost-to-go).
   """
-  given = _given_threshold(config)
   horizon = (1.0 - config.cost_gamma ** episode_steps) / (1.0 - config.cost_gamma)
-  derived = config.cost_limit / episode_steps * horizon
-  return jnp.where(jnp.isnan(given) | (given < 0), derived, given)
+  return _given_or(config, config.cost_limit / episode_steps * horizon)
 
 
 def fixed_threshold(episode_steps: int, derive: Callable = statewise_threshold
@@ -452,7 +450,7 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     limit = jnp.maximum(config.cost_limit, 1e-6)
     episodic = jnp.clip((batch.episode_cost - config.cost_limit) / limit, -1.0, 1.0)
     w = jnp.maximum(threshold(mstate, config), 1e-6)
-    excess = jnp.clip((jax.lax.stop_gradient(batch.cost_target) - w) / w, -1.0, 1.0)
+    excess = jnp.clip((batch.cost_target - w) / w, -1.0, 1.0)
     shape = net.apply(mstate.params, batch.obs)
     # Anti-windup: b stops rising once every state over w (every state, if none is) is at
     # lambda_max, and stops falling once every state is at the floor; beyond, its steps
@@ -464,9 +462,8 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     excess_ema = EXCESS_EMA * mstate.excess_ema + (1.0 - EXCESS_EMA) * episodic
 
     span = log_max - log_floor
-    target = jax.lax.stop_gradient(jnp.clip(
-        shape + mc.statewise_step * (excess - excess.mean()), -span, span))
-    opt = optimizer(config)
+    # A constant of the regression: computed from the old parameters, outside loss_fn.
+    target = jnp.clip(shape + mc.statewise_step * (excess - excess.mean()), -span, span)
 
     def loss_fn(params):
       return 0.5 * jnp.mean((net.apply(params, batch.obs) - target) ** 2)
@@ -474,8 +471,9 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     def step(carry, _):
       params, opt_state = carry
       loss, grads = jax.value_and_grad(loss_fn)(params)
-      updates, opt_state = opt.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state), loss
+      params, opt_state = adam_step(params, opt_state, grads, mc.statewise_lr,
+                                    config.max_grad_norm)
+      return (params, opt_state), loss
 
     (params, opt_state), losses_ = jax.lax.scan(step, (mstate.params, mstate.opt_state),
                                                 None, length=steps)

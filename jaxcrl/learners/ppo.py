@@ -65,21 +65,26 @@ def reward_objective(new, mb, lam, context, config):
                                   config.learner.clip_eps)
 
 
-def penalized_objective(new, mb, lam, context, config):
-  """Lagrangian PPO: clipped surrogate on `losses.penalized_advantage(A_r, A_c, lam)`."""
-  del context
-  advantage = losses.penalized_advantage(mb.adv_r, mb.adv_c, lam)
-  return losses.clipped_surrogate(new.log_prob, mb.log_prob, advantage,
-                                  config.learner.clip_eps)
+def _clipped_on(advantage: Callable, doc: str) -> Callable:
+  """The objective: PPO's clipped surrogate on `advantage(A_r, A_c, lam)` [M]."""
+
+  def objective(new, mb, lam, context, config):
+    del context
+    return losses.clipped_surrogate(new.log_prob, mb.log_prob,
+                                    advantage(mb.adv_r, mb.adv_c, lam),
+                                    config.learner.clip_eps)
+
+  objective.__doc__ = doc
+  return objective
 
 
-def statewise_objective(new, mb, lam, context, config):
-  """State-wise PPO: clipped surrogate on `losses.statewise_advantage(A_r, A_c, lam)`,
-  each sample normalised by its own 1 + lambda(s)."""
-  del context
-  advantage = losses.statewise_advantage(mb.adv_r, mb.adv_c, lam)
-  return losses.clipped_surrogate(new.log_prob, mb.log_prob, advantage,
-                                  config.learner.clip_eps)
+penalized_objective = _clipped_on(
+    losses.penalized_advantage,
+    "Lagrangian PPO: clipped surrogate on `losses.penalized_advantage(A_r, A_c, lam)`.")
+statewise_objective = _clipped_on(
+    losses.statewise_advantage,
+    "State-wise PPO: clipped surrogate on `losses.statewise_advantage(A_r, A_c, lam)`, "
+    "each sample normalised by its own 1 + lambda(s).")
 
 
 def make_minibatch_learner(objective: Callable, prepare: Callable = no_context,
