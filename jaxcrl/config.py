@@ -143,11 +143,21 @@ def check_sizes(name: str, sizes: Any) -> None:
     raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {sizes!r}")
 
 
-def check_fields(config: Any) -> None:
-  """Checks each field named in `type(config).CHECKS` ({name: (accepted, predicate)}),
-  when concrete; raises ValueError '<name> must be <accepted>, got <value>'."""
+def check_fields(config: Any, names: Sequence[str] | None = None) -> None:
+  """Checks each field named in `type(config).CHECKS` ({name: (accepted, predicate)}), or
+  only `names` of them, when concrete; raises ValueError '<name> must be <accepted>, got
+  <value>'. A field whose default is a string (a choice such as cost_scale) is checked
+  as it is; the others as numbers (arrays: every element)."""
+  defaults = {f.name: f.default for f in dataclasses.fields(config)}
   for name, (accepted, ok) in type(config).CHECKS.items():
-    value = _concrete(getattr(config, name))
+    if names is not None and name not in names:
+      continue
+    raw = getattr(config, name)
+    if isinstance(defaults[name], str):
+      if not ok(raw):
+        raise ValueError(f"{name} must be {accepted}, got {raw!r}")
+      continue
+    value = _concrete(raw)
     if value is not None and not np.all(ok(value)):
       raise ValueError(f"{name} must be {accepted}, got {value.tolist()!r}")
 

@@ -84,7 +84,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from jaxcrl import losses
-from jaxcrl.config import static
+from jaxcrl.config import check_fields, static
 from jaxcrl.learners import base
 
 # Relative residual (r^T r / g^T g) at which conjugate gradient stops updating.
@@ -135,18 +135,14 @@ class TrustRegionConfig:
             "line_search_steps": ("a positive integer",
                                   lambda v: v >= 1 and float(v).is_integer()),
             "fvp_sample_freq": ("a positive integer",
-                                lambda v: v >= 1 and float(v).is_integer())}
+                                lambda v: v >= 1 and float(v).is_integer()),
+            "cost_scale": (f"one of {', '.join(map(repr, COST_SCALES))}",
+                           lambda v: v in COST_SCALES)}
 
   def __post_init__(self):
-    # A string, so not in CHECKS (config.check_fields reads values as numbers): checked
-    # whenever a config is built or replaced, in check_fields' one-line form.
-    _check_cost_scale(self.cost_scale)
-
-
-def _check_cost_scale(cost_scale) -> None:
-  if cost_scale not in COST_SCALES:
-    raise ValueError(f"cost_scale must be one of {', '.join(map(repr, COST_SCALES))}, "
-                     f"got {cost_scale!r}")
+    # A static choice shapes the compiled step, so it is refused as soon as a config is
+    # built or replaced, not only when validated.
+    check_fields(self, ("cost_scale",))
 
 
 # --- Pure step math (flat vectors [P]; `hvp(v) -> H v`, H symmetric positive definite) ---
@@ -338,7 +334,7 @@ def backtracking_line_search(accept: Callable[[jax.Array], jax.Array], steps: in
 def compute_cost_violation(episode_cost, cost_limit, cost_scale: str, episode_steps: int):
   """c, the linearised constraint's value: (J_c - d) / T ("per_step") or J_c - d
   ("episode"); episode_cost J_c and cost_limit d [] (or broadcastable) -> []."""
-  _check_cost_scale(cost_scale)
+  TrustRegionConfig(cost_scale=cost_scale)  # refuses a scale not in COST_SCALES
   violation = episode_cost - cost_limit
   return violation / episode_steps if cost_scale == "per_step" else violation
 
