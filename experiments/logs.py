@@ -90,12 +90,20 @@ def _rewrite(path: pathlib.Path, rows: list[list[str]]) -> None:
   tmp.replace(path)
 
 
+ENV_STEPS = "train/env_steps"
+
+
 class MetricsLog:
   """Appends per-update metrics of every member to its CSV and TensorBoard dir."""
 
   def __init__(self, run_dir: pathlib.Path, run_members: Sequence[Member],
-               start_update: int = 0, tensorboard: bool = True):
+               start_update: int = 0, tensorboard: bool = True,
+               steps_per_update: int | None = None):
+    """steps_per_update: env steps per update per member; when given, the
+    `train/env_steps` column is written from the update count as an exact integer (the
+    trainer's float32 metric stops counting every step at 2**24)."""
     self.members = list(run_members)
+    self._steps_per_update = steps_per_update
     self._csv_dir = run_dir / "metrics"
     self._csv_dir.mkdir(parents=True, exist_ok=True)
     self._columns: list[str] | None = None
@@ -146,6 +154,9 @@ class MetricsLog:
             _add_columns(path, names)
     values = np.stack([np.asarray(metrics[n], np.float64) for n in names], axis=-1)
     num_updates = values.shape[0]
+    if self._steps_per_update and ENV_STEPS in names:
+      updates = np.arange(first_update, first_update + num_updates, dtype=np.float64)
+      values[:, :, names.index(ENV_STEPS)] = (updates * self._steps_per_update)[:, None]
     for j, m in enumerate(self.members):
       with open(self.csv_path(m), "a", newline="") as f:
         w = csv.writer(f)

@@ -355,8 +355,9 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
     # length_marker is a dummy [L] array: its static shape fixes the scan length.
     return jax.lax.scan(lambda s, _: update(s), state, length_marker)
 
-  log = MetricsLog(run_dir, rundir.run_members(spec), start_update=start)
   per_update = _steps_per_update(spec)
+  log = MetricsLog(run_dir, rundir.run_members(spec), start_update=start,
+                  steps_per_update=per_update)
   bar = tqdm(total=num_updates * per_update, initial=start * per_update, unit="step",
              unit_scale=True, dynamic_ncols=True, disable=not progress,
              desc=f"{spec['env']} {spec['config']['algo']} M={len(built.member_configs)}")

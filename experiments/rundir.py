@@ -27,6 +27,8 @@ import json
 import pathlib
 from typing import Any
 
+import numpy as np
+
 from experiments.cli import UsageError
 from experiments.logs import Member, members
 
@@ -117,21 +119,27 @@ _LEGACY_LEARNER_FIELDS = ("policy_params", "value_params", "cost_value_params",
 
 
 def migrate_legacy_leaves(by_path: dict[str, Any]) -> dict[str, Any]:
-  """Checkpoint leaves of a pre-Learner-seam TrainState, renamed to today's paths.
+  """Checkpoint leaves of an older TrainState layout, renamed to today's paths.
 
-  The policy, critics and their optimizer states moved under `learner`; the flat config
-  leaves are dropped (the restore takes the config from the run's spec, which
-  `config_from_spec` maps). A current checkpoint passes through unchanged.
+  - Pre-Learner-seam: the policy, critics and their optimizer states moved under
+    `learner`; the flat config leaves are dropped (the restore takes the config from the
+    run's spec, which `config_from_spec` maps).
+  - update_step was one int32 word; it is a two-word `counters.Count` (high, low) now.
+  A current checkpoint passes through unchanged.
   """
-  if not any(name.startswith(_LEGACY_LEARNER_FIELDS) for name in by_path):
-    return by_path
-  out = {}
-  for name, x in by_path.items():
+  out = dict(by_path)
+  if "update_step" in out:
+    low = np.asarray(out.pop("update_step"))
+    out["update_step_low"], out["update_step_high"] = low, np.zeros_like(low)
+  if not any(name.startswith(_LEGACY_LEARNER_FIELDS) for name in out):
+    return out
+  renamed = {}
+  for name, x in out.items():
     if name.startswith(_LEGACY_LEARNER_FIELDS):
-      out["learner_" + name] = x
+      renamed["learner_" + name] = x
     elif not name.startswith("config_"):
-      out[name] = x
-  return out
+      renamed[name] = x
+  return renamed
 
 
 def make_env(spec: dict[str, Any], backend: str | None = None) -> Any:

@@ -31,6 +31,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import envs as jenvs
 from jaxcrl import algorithms, losses, multipliers, networks, normalize
 from jaxcrl.config import TrainConfig, static_fields
+from jaxcrl.counters import Count, RunningSum
 from jaxcrl.learners import base
 from jaxcrl.returns import compute_gae
 from jaxcrl.types import PolicyExtras, Transition
@@ -61,35 +62,6 @@ METRIC_KEYS = (
 
 
 @struct.dataclass
-class RunningSum:
-  """A float32 running sum that stays exact past 2**24: the sum is high + low.
-
-  A plain float32 total stops counting unit costs at 2**24 (1.7e7, a few long runs'
-  worth); here `low` keeps the exact rounding error of every addition into `high`
-  (Knuth's TwoSum), so the total drifts by no more than float32 rounding of `low`
-  itself. high, low: [] float32.
-  """
-
-  high: jax.Array
-  low: jax.Array
-
-  @classmethod
-  def zeros(cls) -> "RunningSum":
-    return cls(high=jnp.zeros((), jnp.float32), low=jnp.zeros((), jnp.float32))
-
-  def add(self, x: jax.Array) -> "RunningSum":
-    """The sum plus x ([] float32)."""
-    high = self.high + x
-    x_part = high - self.high
-    error = (self.high - (high - x_part)) + (x - x_part)  # exactly (self.high + x) - high
-    return RunningSum(high=high, low=self.low + error)
-
-  @property
-  def total(self) -> jax.Array:
-    return self.high + self.low
-
-
-@struct.dataclass
 class TrainState:
   """Everything needed to resume bit-exactly (and to vmap over seeds and configs).
 
@@ -98,9 +70,10 @@ class TrainState:
   multiplier: the multiplier's state (LagrangeState, PIDState or StatewiseState with the
     lambda(s) net's params and optimizer state).
   env_state: the batched env state, leaves [B, ...].
-  key: typed PRNG key. update_step: [] int32, updates done (env steps so far are
-    update_step * num_envs * unroll_length * action_repeat; the train/env_steps metric
-    is that product in float32, so it never wraps).
+  key: typed PRNG key. update_step: counters.Count of updates done, exact past 2**31
+    (`.value()` on the host); env steps so far are update_step * num_envs *
+    unroll_length * action_repeat (the train/env_steps metric is that product in
+    float32: it never wraps, and the CLI's logs write it exactly from the host).
   last_episode_return, last_episode_cost: [] the latest batch means, carried so the
     metrics stay finite in updates where no episode completed.
   cumulative_cost: RunningSum of the cost of every env step trained on (the metric
@@ -114,7 +87,7 @@ class TrainState:
   normalizer: normalize.NormalizerState
   env_state: Any
   key: jax.Array
-  update_step: jax.Array
+  update_step: Count
   last_episode_return: jax.Array
   last_episode_cost: jax.Array
   cumulative_cost: RunningSum
@@ -280,7 +253,7 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         normalizer=normalize.init(p.obs_size),
         env_state=p.shard(p.batched_env(cfg).reset(k_env)),
         key=key,
-        update_step=jnp.zeros((), jnp.int32),
+        update_step=Count.zeros(),
         last_episode_return=zero,
         last_episode_cost=zero,
         cumulative_cost=RunningSum.zeros(),
@@ -332,7 +305,7 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
 
     w = p.multiplier.threshold(mstate, cfg)
     quantiles = jnp.quantile(lam, jnp.array([0.05, 0.5, 0.95]))
-    update_step = state.update_step + 1
+    update_step = state.update_step.add(1)
     # data.cost is per agent step: already the sum over its action repeats.
     cumulative_cost = state.cumulative_cost.add(data.cost.sum())
     metrics = {
@@ -348,7 +321,7 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         "lambda/p50": quantiles[1],
         "lambda/p95": quantiles[2],
         "loss/multiplier": mmetrics["loss/multiplier"],
-        "train/env_steps": update_step.astype(jnp.float32) * float(steps_per_update),
+        "train/env_steps": update_step.as_float() * float(steps_per_update),
         "train/cumulative_cost": cumulative_cost.total,
         **lmetrics,
     }

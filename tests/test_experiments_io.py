@@ -130,6 +130,21 @@ def test_metrics_log_truncates_on_resume(tmp_path):
   assert list((tmp_path / "tb" / members[0].name).iterdir())
 
 
+def test_metrics_log_writes_env_steps_exactly_past_float32_integers(tmp_path):
+  """Past 2**24 float32 skips integers: update 2**23 + 1 at 3 env steps per update is
+  25165827 env steps, which float32 rounds to 25165828; the CSV holds the exact count."""
+  members = logs.members(1, [25.0])
+  first = 2**23 + 1
+  steps = np.float32(first * 3)
+  assert int(steps) != first * 3
+  log = logs.MetricsLog(tmp_path, members, tensorboard=False, steps_per_update=3,
+                        start_update=first - 1)
+  log.write(first, {"train/env_steps": np.full((2, 1), steps), "a": np.zeros((2, 1))})
+  data = logs.read_csv(tmp_path / "metrics" / f"{members[0].name}.csv")
+  np.testing.assert_array_equal(data["train/env_steps"], [first * 3, first * 3 + 3])
+  np.testing.assert_array_equal(data["update"], [first, first + 1])
+
+
 def test_metrics_log_resumed_by_a_trainer_with_more_metrics(tmp_path):
   """A new metric gets a column (nan in older rows); a dropped one is refused untouched."""
   members = logs.members(1, [25.0])

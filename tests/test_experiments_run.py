@@ -127,7 +127,7 @@ def test_resume_with_more_steps_matches_a_longer_run(finished, tmp_path):
                    "--no-plots"]) == 0
   (step_a, state_a), (step_b, state_b) = rundir.latest_state(straight), rundir.latest_state(short)
   assert step_a == step_b == 8
-  np.testing.assert_array_equal(state_b.update_step, [8, 8, 8, 8])
+  np.testing.assert_array_equal(state_b.update_step.value(), [8, 8, 8, 8])
   for (name, a), b in zip(to_raw(state_a).items(), to_raw(state_b).values()):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
   for m in rundir.run_members(rundir.read_spec(finished)):

@@ -10,6 +10,7 @@ import pytest
 
 import envs
 import jaxcrl
+from jaxcrl.counters import Count, RunningSum
 
 TINY = dict(num_envs=4, unroll_length=8, num_minibatches=2, num_epochs=2,
             num_timesteps=4 * 8 * 3, policy_hidden=(8,), value_hidden=(8,), cost_limit=0.5)
@@ -69,12 +70,32 @@ def test_update_shapes_finite_single_trace(built, algo):
   for name, value in metrics.items():
     chex.assert_shape(value, (), custom_message=name)
   chex.assert_tree_all_finite((_keyless(state.replace(config=None)), metrics))
-  assert int(state.update_step) == 3
+  assert state.update_step.value() == 3
   assert float(metrics["train/env_steps"]) == 3 * cfg.batch_size
-  # The step count is derived from update_step, so it does not wrap at 2**31 env steps.
-  _, late = update(state.replace(update_step=jnp.asarray(2**30, jnp.int32)))
-  np.testing.assert_allclose(float(late["train/env_steps"]), (2**30 + 1) * cfg.batch_size,
+  # update_step is a two-word count: past 2**31 - 1 updates it carries instead of
+  # wrapping negative, and the env-steps metric keeps growing.
+  _, late = update(state.replace(update_step=Count.of(2**31 - 1)))
+  np.testing.assert_allclose(float(late["train/env_steps"]), 2**31 * cfg.batch_size,
                              rtol=1e-6)
+
+
+def test_count_is_exact_past_int32_and_float32():
+  """int32 wraps at 2**31, float32 skips odd integers past 2**24; Count does neither,
+  under jit and vmap (2**30 - 1 + 1 carries into high; the host value is exact)."""
+  add = jax.jit(lambda c: c.add(1))
+  count = Count.of(2**31 - 2)
+  for _ in range(3):
+    count = add(count)
+  assert count.value() == 2**31 + 1
+  assert (int(count.high), int(count.low)) == (2, 1)   # 2 * 2**30 + 1
+  count = jax.jit(jax.vmap(lambda c: c.add(7)))(
+      jax.tree.map(lambda *x: jnp.stack(x), Count.of(2**24 + 1), Count.of(2**30 - 3)))
+  np.testing.assert_array_equal(count.value(), [2**24 + 8, 2**30 + 4])
+  chex.assert_shape((count.high, count.low), (2,))
+  with pytest.raises(ValueError, match="out of range"):
+    Count.of(-1)
+  with pytest.raises(ValueError, match="out of range"):
+    Count.zeros().add(2**30)
 
 
 def test_cumulative_cost_counts_every_env_step_cost():
@@ -96,7 +117,7 @@ def test_running_sum_keeps_counting_past_float32_integers():
   """float32 stops at 2**24 + 1 -> 2**24; the compensated sum does not, also under jit."""
   assert np.float32(2**24) + np.float32(1) == np.float32(2**24)
   add = jax.jit(lambda total, x: total.add(x))
-  total = jaxcrl.train.RunningSum(high=jnp.float32(2**24), low=jnp.float32(0))
+  total = RunningSum(high=jnp.float32(2**24), low=jnp.float32(0))
   for _ in range(3):
     total = add(total, jnp.float32(1))
   assert float(total.high) + float(total.low) == 2**24 + 3
