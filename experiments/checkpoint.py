@@ -71,6 +71,18 @@ def to_raw(tree: Any) -> dict[str, Any]:
   return raw
 
 
+def _shardings(template: Any) -> dict[str, Any]:
+  """{leaf path name: sharding} of the concrete leaves of `template` as `to_raw` stores
+  them (a key's is its key_data's): where restored leaves go. Empty for an abstract
+  template, whose leaves then restore onto the default device; a multi-process run
+  passes its concrete initial state, whose shards span the processes."""
+  out = {}
+  for path, x in jax.tree_util.tree_flatten_with_path(template)[0]:
+    if isinstance(x, jax.Array) and _size(x) and not isinstance(x, jax.core.Tracer):
+      out[_path_name(path)] = (jax.random.key_data(x) if _is_key(x) else x).sharding
+  return out
+
+
 def _is_concrete(x: Any) -> bool:
   return not isinstance(x, jax.ShapeDtypeStruct) and hasattr(x, "shape")
 
@@ -143,6 +155,30 @@ class CheckpointStore:
     self._manager.save(step, args=ocp.args.StandardSave(to_raw(tree)), force=True)
     self._manager.wait_until_finished()
 
+  def try_save(self, step: int, tree: Any) -> str | None:
+    """`save`, reporting a failure instead of raising: None if step `step` was written,
+    else one line saying why and which checkpoint is still the newest restorable one.
+
+    A failed write (disk full, read-only folder, ...) leaves at most an unfinished tmp
+    dir, which is removed if it can be (restores ignore it either way); the steps
+    written before stay as they were.
+    """
+    try:
+      self.save(step, tree)
+      return None
+    except Exception as err:  # noqa: BLE001 - any failure leaves the old steps usable
+      reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}"
+    for tmp in self.directory.glob(f"{step}.orbax-checkpoint-tmp*"):
+      shutil.rmtree(tmp, ignore_errors=True)
+    try:
+      self._manager.reload()
+      kept = self.steps()
+    except Exception:  # noqa: BLE001 - the folder may be unreadable too
+      kept = []
+    newest = f"update {kept[-1]}" if kept else "none"
+    return (f"checkpoint of update {step} in {self.directory} failed ({reason}); "
+            f"newest restorable checkpoint: {newest}")
+
   def restore(self, step: int, template: Any, fill: Any = None,
               migrate: Callable[[dict], dict] | None = None) -> Any:
     """The tree saved at `step`, with the structure, dtypes and key impls of `template`.
@@ -151,7 +187,10 @@ class CheckpointStore:
     older layout's leaf paths (see `from_raw`).
     """
     saved = self._manager.item_metadata(step)
-    abstract = {name: jax.ShapeDtypeStruct(m.shape, m.dtype) for name, m in saved.items()}
+    shardings = _shardings(template)
+    abstract = {name: jax.ShapeDtypeStruct(m.shape, m.dtype,
+                                           sharding=shardings.get(name.split("_", 1)[1]))
+                for name, m in saved.items()}
     raw = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
     return from_raw(raw, template, fill, migrate)
 
@@ -175,9 +214,13 @@ class CheckpointStore:
         reason = (str(err).splitlines() or [""])[0][:300]
         failures.append(f"step {step}: {type(err).__name__}: {reason}")
         continue
-      for later in self.steps():
-        if later > step:
-          shutil.rmtree(self.directory / str(later))
+      if jax.process_index() == 0:
+        for later in self.steps():
+          if later > step:
+            shutil.rmtree(self.directory / str(later))
+      if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices(f"restored {self.directory} {step}")
       self._manager.reload()
       return step, tree
     if failures:

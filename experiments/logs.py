@@ -165,7 +165,8 @@ class MetricsLog:
       if self._writers:
         for k in range(num_updates):
           for i, n in enumerate(names):
-            self._writers[j].add_scalar(n, float(values[k, j, i]), first_update + k)
+            if math.isfinite(values[k, j, i]):  # a frozen member's rows are NaN (run.py)
+              self._writers[j].add_scalar(n, float(values[k, j, i]), first_update + k)
     for w in self._writers:
       w.flush()
 

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from experiments import rundir
+from experiments import distributed, guard, rundir
 from experiments.cli import (Parser, UsageError, add_dataclass_flags, dataclass_to_dict, given,
                              parse_floats, parse_int, run_main,
                              usage_errors)
@@ -52,6 +52,11 @@ DEFAULT_OVERRIDES = dict(
     num_minibatches=8,
     num_epochs=4,
 )
+FAULT_MODES = ("stop", "continue")
+EXIT_CHECKPOINT = 4
+# Flags that say how this process runs, not what the run is: they may go with --resume.
+RUNTIME_FLAGS = ("--no-progress", "--no-plots", "--on-nonfinite", "--checkpoint-errors",
+                 *distributed.FLAGS)
 SUMMARY_METRICS = ("episode/return", "episode/cost", "episode/cost_rate",
                    "constraint/violation_frac", "lambda/mean", "lambda/max")
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "brax", "mujoco", "mujoco-mjx",
@@ -123,6 +128,18 @@ def build_parser(prog: str = "python -m experiments.run",
                    help="newest checkpoints kept on disk")
   run.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
   run.add_argument("--no-plots", action="store_true", help="skip plots at the end")
+  faults = parser.add_argument_group("faults")
+  faults.add_argument("--on-nonfinite", choices=FAULT_MODES, default="stop",
+                      help="a member whose losses or parameters turn NaN/inf: 'stop' keeps "
+                           "the last finite checkpoint and exits with status 3; 'continue' "
+                           "freezes that member and trains the others (marked in "
+                           "summary.json)")
+  faults.add_argument("--checkpoint-errors", choices=FAULT_MODES, default="stop",
+                      help="a checkpoint that cannot be written (disk full, read-only): "
+                           "'stop' exits with status 4; 'continue' trains on and retries at "
+                           "the next checkpoint. The previous checkpoint stays restorable "
+                           "either way")
+  distributed.add_flags(parser)
   add_dataclass_flags(parser, _default_config(), "shared settings (jaxcrl.TrainConfig fields)",
                       help_for=None, exclude=("learner", "multiplier"))
   for action in parser._actions:
@@ -235,12 +252,17 @@ def validate(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict,
   resumes; UsageError (or ValueError, inside `usage_errors`) on bad input. Writes nothing.
   """
   if args.resume is not None:
-    allowed = ("--resume", "--no-progress", "--no-plots", "--steps", "--num-timesteps")
+    allowed = ("--resume", "--steps", "--num-timesteps", *RUNTIME_FLAGS)
     extra = [a for a in argv if a.startswith("--") and a.split("=")[0] not in allowed]
     if extra:
       raise UsageError(f"--resume continues the saved config; drop {' '.join(extra)} "
-                       "(only --steps, --no-progress and --no-plots may go with it)")
+                       f"(only --steps and {', '.join(RUNTIME_FLAGS)} may go with it)")
     spec = rundir.read_spec(args.resume)
+    saved, now = spec.get("processes", 1), distributed.process_count()
+    if saved != now:
+      raise UsageError(f"{str(args.resume)!r} was trained by {saved} process(es); resume it "
+                       f"with {saved} (this is {now}): its checkpoints hold each "
+                       "process's shards")
     if not (args.resume / rundir.CHECKPOINT_DIR).is_dir():
       raise UsageError(f"{str(args.resume)!r} has no {rundir.CHECKPOINT_DIR}/; "
                        "not a run folder that can be resumed")
@@ -255,7 +277,10 @@ def validate(args, parser: Parser, argv: list[str]) -> tuple[pathlib.Path, dict,
     return args.resume, {**spec, "config": dataclass_to_dict(config)}, True
   spec = _spec_from_args(args, parser, argv)
   _check_intervals(spec)
+  spec["processes"] = distributed.process_count()
   out = args.out
+  if out is None and spec["processes"] > 1:
+    raise UsageError("a multi-process run needs --out (a folder every process shares)")
   if out is None:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = pathlib.Path("runs") / f"{spec['env']}_{spec['config']['algo']}_{stamp}"
@@ -285,21 +310,37 @@ def _extended(spec: dict[str, Any], args, argv: list[str]) -> dict[str, Any]:
 
 
 def _summarise(run_dir: pathlib.Path, spec: dict, timing: dict[str, float],
-               final_update: int, num_updates: int) -> dict[str, Any]:
+               final_update: int, num_updates: int,
+               nonfinite: dict[str, dict] | None = None) -> dict[str, Any]:
   """summary.json: each member's final metrics, and their mean and std over seeds per cost
-  limit (`by_limit`), or in a sweep per (cost limit, grid cell) (`by_cell`)."""
+  limit (`by_limit`), or in a sweep per (cost limit, grid cell) (`by_cell`).
+
+  A member that went non-finite (`nonfinite`: member name -> where, see
+  rundir.read_nonfinite) carries that record, its final metrics are null, and the means
+  and stds are over the other members (null where none is left)."""
   from experiments.logs import final_value, read_csv
+  nonfinite = nonfinite or {}
   members_out, groups = [], {}
   for m in rundir.run_members(spec):
     data = read_csv(run_dir / "metrics" / f"{m.name}.csv")
+    rows = groups.setdefault((m.cost_limit, m.cell), [])
     final = {k: float(final_value(data[k])) for k in SUMMARY_METRICS if k in data}
-    members_out.append({"seed": m.seed, "cost_limit": m.cost_limit,
-                        **({"cell": dict(m.cell)} if m.cell else {}), "final": final})
-    groups.setdefault((m.cost_limit, m.cell), []).append(final)
-  stats = {key: {k: {"mean": float(np.mean([r[k] for r in rows])),
-                     "std": float(np.std([r[k] for r in rows]))}
-                 for k in rows[0]}
-           for key, rows in groups.items()}
+    keys = list(final)  # the same columns in every member's log
+    out = {"seed": m.seed, "cost_limit": m.cost_limit,
+           **({"cell": dict(m.cell)} if m.cell else {})}
+    if m.name in nonfinite:
+      out.update(final={k: None for k in final}, nonfinite=nonfinite[m.name])
+    else:
+      out["final"] = final
+      rows.append(final)
+    members_out.append(out)
+
+  def stat(rows: list[dict], k: str) -> dict[str, float | None]:
+    values = [r[k] for r in rows]
+    return ({"mean": float(np.mean(values)), "std": float(np.std(values))} if values
+            else {"mean": None, "std": None})
+
+  stats = {key: {k: stat(rows, k) for k in keys} for key, rows in groups.items()}
   if spec.get("grid"):
     by = {"by_cell": [{"cell": dict(cell), "cost_limit": d, "final": final}
                       for (d, cell), final in stats.items()]}
@@ -321,60 +362,144 @@ def _steps_per_update(spec: dict) -> int:
   return c["num_envs"] * c["unroll_length"] * c["action_repeat"]
 
 
+@dataclasses.dataclass(frozen=True)
+class Faults:
+  """What a run does on a fault: `on_nonfinite` (a member's losses or parameters turn
+  NaN/inf) and `checkpoint_errors` (a checkpoint cannot be written), each 'stop' or
+  'continue' (FAULT_MODES)."""
+  on_nonfinite: str = "stop"
+  checkpoint_errors: str = "stop"
+
+
+class RunStopped(Exception):
+  """The run stopped on a fault after keeping what it could: `status` is the exit status
+  (guard.EXIT_NONFINITE = 3 for a non-finite member, EXIT_CHECKPOINT = 4 for a checkpoint
+  that could not be written)."""
+
+  def __init__(self, message: str, status: int):
+    super().__init__(message)
+    self.status = status
+
+
+class _NoLog:
+  """The metrics log of a process that is not process 0: writes nothing."""
+
+  def write(self, *args):
+    pass
+
+  write_timing = close = write
+
+
+def _nan_rows(metrics: dict[str, np.ndarray], members: np.ndarray) -> dict[str, np.ndarray]:
+  """The chunk's metrics ([K, M] each) with the columns of `members` ([M] bool) NaN: the
+  rows of a frozen member, whose updates were not kept."""
+  return {k: np.where(members[None, :], np.nan, v) for k, v in metrics.items()}
+
+
 def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool = True,
-              plots: bool = True, built: rundir.Built | None = None) -> dict[str, Any]:
-  """Trains (or continues) the run in `run_dir`; returns summary.json's content."""
+              plots: bool = True, built: rundir.Built | None = None,
+              faults: Faults = Faults()) -> dict[str, Any] | None:
+  """Trains (or continues) the run in `run_dir`; returns summary.json's content (None in
+  processes other than 0, which write no logs). Raises RunStopped on a fault `faults`
+  says to stop on."""
   import jax
   from tqdm import tqdm
 
+  import jaxcrl
   from experiments.checkpoint import CheckpointStore
   from experiments.logs import MetricsLog
 
+  primary = distributed.is_primary()
   built = built or rundir.build(spec)
   num_updates = built.config.num_updates
   store = CheckpointStore(run_dir / rundir.CHECKPOINT_DIR, max_to_keep=spec.get("keep", 3))
   start, state = 0, None
   if resuming:
+    restore = rundir.restore_args(built)
+    if distributed.process_count() > 1:  # a concrete template: the shards' placement
+      restore["template"] = built.init(built.keys, built.stacked_config)
     try:
       # Leaves newer than the checkpoint (config fields added since) come from the spec.
-      restored = store.restore_latest(**rundir.restore_args(built))
+      restored = store.restore_latest(**restore)
     except ValueError as err:  # before MetricsLog, which would truncate the logs
       raise UsageError(f"cannot resume {run_dir}: {err}") from err
     if restored is not None:
       start, state = restored
   # Only now (resumable), the spec: new, or extended by --steps (atomic replace).
-  if not resuming or spec != rundir.read_spec(run_dir):
+  if primary and (not resuming or spec != rundir.read_spec(run_dir)):
     rundir.write_spec(run_dir, spec)
   if state is None:
     state = built.init(built.keys, built.stacked_config)
 
   update = jax.vmap(built.update)
+  names, check = guard.make_check(state, jaxcrl.metric_keys(built.env, built.config))
 
   @jax.jit
   def chunk_fn(state, length_marker):
     # length_marker is a dummy [L] array: its static shape fixes the scan length.
-    return jax.lax.scan(lambda s, _: update(s), state, length_marker)
+    new_state, metrics = jax.lax.scan(lambda s, _: update(s), state, length_marker)
+    return new_state, metrics, check(new_state, metrics)
+
+  select = jax.jit(guard.select_members)
+  members = rundir.run_members(spec)
+  failed = rundir.read_nonfinite(run_dir, start)
+  frozen = np.array([m.name in failed for m in members])
+
+  def save(step, tree):
+    problem = store.try_save(step, tree)
+    if problem is None:
+      return
+    if faults.checkpoint_errors == "stop":
+      raise RunStopped(f"{problem}; stopping (--checkpoint-errors continue trains on)",
+                       EXIT_CHECKPOINT)
+    print(f"warning: {problem}; training on", file=sys.stderr)
 
   per_update = _steps_per_update(spec)
-  log = MetricsLog(run_dir, rundir.run_members(spec), start_update=start,
-                  steps_per_update=per_update)
+  log = (MetricsLog(run_dir, members, start_update=start, steps_per_update=per_update)
+         if primary else _NoLog())
   bar = tqdm(total=num_updates * per_update, initial=start * per_update, unit="step",
-             unit_scale=True, dynamic_ncols=True, disable=not progress,
+             unit_scale=True, dynamic_ncols=True, disable=not progress or not primary,
              desc=f"{spec['env']} {spec['config']['algo']} M={len(built.member_configs)}")
   t0, done, first_chunk = time.perf_counter(), start, None
   chunk_t0 = t0
   try:
-    for lo, hi, save in _chunk_bounds(num_updates, spec["log_every"], spec["checkpoint_every"],
-                                      start):
-      new_state, metrics = chunk_fn(state, np.zeros((hi - lo,), np.float32))
-      metrics = jax.device_get(metrics)
+    for lo, hi, save_here in _chunk_bounds(num_updates, spec["log_every"],
+                                           spec["checkpoint_every"], start):
+      new_state, metrics, report = chunk_fn(state, np.zeros((hi - lo,), np.float32))
+      metrics, (first_quantity, first_update) = distributed.to_host((metrics, report))
       now = time.perf_counter()
+      newly = (first_quantity >= 0) & ~frozen
+      for j in np.flatnonzero(newly):
+        failed[members[j].name] = {
+            "update": lo + 1 + int(first_update[j]),
+            "quantity": names[first_quantity[j]], "last_finite_update": done}
+      if newly.any():
+        if primary:
+          rundir.write_nonfinite(run_dir, failed)
+        first = members[int(np.flatnonzero(newly)[0])].name
+        where = (f"non-finite {failed[first]['quantity']} in member {first} at update "
+                 f"{failed[first]['update']}")
+        if faults.on_nonfinite == "stop":
+          if done not in store.steps():
+            save(done, state)  # the state at the last boundary the guard passed
+          raise RunStopped(f"{where}; last finite checkpoint: update {done} in "
+                           f"{store.directory} (--on-nonfinite continue trains the other "
+                           "members)", guard.EXIT_NONFINITE)
+        for j in np.flatnonzero(newly):
+          name = members[j].name
+          print(f"warning: non-finite {failed[name]['quantity']} in member {name} at "
+                f"update {failed[name]['update']}; frozen at update {done}, training the "
+                "others", file=sys.stderr)
+        frozen = frozen | newly
+      if frozen.any():
+        new_state = select(frozen, state, new_state)
+        metrics = _nan_rows(metrics, frozen)
       log.write(lo + 1, metrics)
       # Per member, training only (checkpointing excluded); the first chunk's includes
       # compilation.
       log.write_timing(hi, (hi - lo) * per_update / max(now - chunk_t0, 1e-9))
-      if save:
-        store.save(hi, new_state)
+      if save_here:
+        save(hi, new_state)
       # Only now is the chunk fully recorded; an interrupt before this line resumes from
       # `done`, and the logs' rows past it are dropped then.
       state, done = new_state, hi
@@ -382,13 +507,17 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
         first_chunk = (now - t0, done)
       chunk_t0 = time.perf_counter()
       bar.update((hi - lo) * per_update)
-      bar.set_postfix(ret=f"{metrics['episode/return'][-1].mean():.2f}",
-                      cost=f"{metrics['episode/cost'][-1].mean():.2f}",
-                      lam=f"{metrics['lambda/mean'][-1].mean():.3f}", refresh=False)
+      live = ~frozen
+      if live.any():
+        bar.set_postfix(ret=f"{metrics['episode/return'][-1][live].mean():.2f}",
+                        cost=f"{metrics['episode/cost'][-1][live].mean():.2f}",
+                        lam=f"{metrics['lambda/mean'][-1][live].mean():.3f}", refresh=False)
   except KeyboardInterrupt:
-    if done > start and done not in store.steps():
-      store.save(done, state)
     bar.close()
+    if done > start and done not in store.steps():
+      problem = store.try_save(done, state)
+      if problem:
+        print(f"\nwarning: {problem}", file=sys.stderr)
     print(f"\ninterrupted after update {done}; continue with --resume {run_dir}",
           file=sys.stderr)
     raise
@@ -396,6 +525,8 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
     bar.close()
     log.close()
     store.close()
+  if not primary:
+    return None
   wall = time.perf_counter() - t0
   timing = {"wall_s": round(wall, 2)}
   if first_chunk is not None:
@@ -404,7 +535,7 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
     if done > first_chunk[1]:
       timing["steady_env_steps_per_s_per_member"] = round(
           (done - first_chunk[1]) * per_update / (wall - first_chunk[0]), 1)
-  summary = _summarise(run_dir, spec, timing, done, num_updates)
+  summary = _summarise(run_dir, spec, timing, done, num_updates, failed)
   (run_dir / rundir.SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
   if plots:
     from experiments.plot import plot_runs
@@ -438,9 +569,18 @@ def _sigterm_interrupts():
     signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
+def start_processes(args) -> None:
+  """Joins this process to a multi-process run (`experiments.distributed`) if the flags
+  or the job's environment say it is one; UsageError (exit 2) for bad flags. Call it
+  before anything touches JAX."""
+  distributed.check_flags(args)
+  distributed.initialize(args)
+
+
 def _main(argv: list[str]) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
+  start_processes(args)
   run_dir, spec, resuming, built = _prepare(args, parser, argv)
   return train_and_report(args, run_dir, spec, resuming, built)
 
@@ -448,18 +588,28 @@ def _main(argv: list[str]) -> int:
 def train_and_report(args, run_dir: pathlib.Path, spec: dict, resuming: bool,
                      built: rundir.Built) -> int:
   """The command line's training of a validated run (or sweep): makes the folder, trains
-  with SIGTERM handled like Ctrl-C, prints the final numbers. -> exit status: 0, or 130
-  (Ctrl-C) / 143 (SIGTERM) once the last completed chunk is checkpointed."""
-  if not resuming:
+  with SIGTERM handled like Ctrl-C, prints the final numbers. -> exit status: 0; 130
+  (Ctrl-C) / 143 (SIGTERM) once the last completed chunk is checkpointed; 3 when a member
+  went non-finite and 4 when a checkpoint failed, under the 'stop' fault modes."""
+  if not resuming and distributed.is_primary():
     run_dir.mkdir(parents=True, exist_ok=True)
+  distributed.barrier("run folder ready")
+  faults = Faults(on_nonfinite=args.on_nonfinite, checkpoint_errors=args.checkpoint_errors)
   try:
     with _sigterm_interrupts():
       summary = train_run(run_dir, spec, resuming, progress=not args.no_progress,
-                          plots=not args.no_plots, built=built)
+                          plots=not args.no_plots, built=built, faults=faults)
   except KeyboardInterrupt as interrupt:
     return 143 if isinstance(interrupt, Terminated) else 130
+  except RunStopped as stopped:
+    print(f"error: {stopped}", file=sys.stderr)
+    return stopped.status
+  if summary is None:  # not process 0: process 0 reports
+    return 0
+
   def line(stats: dict) -> str:
     return ", ".join(f"{k.replace('episode/', '')} {v['mean']:.3g}±{v['std']:.2g}"
+                     if v["mean"] is not None else f"{k.replace('episode/', '')} -"
                      for k, v in stats.items())
 
   for d, stats in summary.get("by_limit", {}).items():
@@ -467,6 +617,13 @@ def train_and_report(args, run_dir: pathlib.Path, spec: dict, resuming: bool,
   for group in summary.get("by_cell", ()):
     cell = " ".join(f"{k}={v:g}" for k, v in group["cell"].items())
     print(f"limit {group['cost_limit']:g} {cell}: {line(group['final'])}")
+  for m in summary["members"]:
+    if "nonfinite" in m:
+      where = m["nonfinite"]
+      cell = "".join(f" {k}={v:g}" for k, v in m.get("cell", {}).items())
+      print(f"non-finite: seed {m['seed']} limit {m['cost_limit']:g}{cell} at update "
+            f"{where['update']} ({where['quantity']}); frozen at update "
+            f"{where['last_finite_update']}")
   print(f"run folder: {run_dir}")
   return 0
 

@@ -1,7 +1,8 @@
 """What a run folder is, and how to rebuild a run's env, configs and state from it.
 
-A run folder holds `config.json` (the run spec below), `metrics/`, `tb/`, `checkpoints/`
-and, once finished, `summary.json` and `plots/`. The spec is a plain JSON dict:
+A run folder holds `config.json` (the run spec below), `metrics/`, `tb/`, `checkpoints/`,
+`nonfinite.json` if a member went non-finite, and, once finished, `summary.json` and
+`plots/`. The spec is a plain JSON dict:
 
   env: registered env name         seed, seeds: base seed and number of seeds
   backend: the env's physics backend ('planar', 'mjx', or a velocity task's Brax pipeline)
@@ -14,6 +15,8 @@ and, once finished, `summary.json` and `plots/`. The spec is a plain JSON dict:
     [{"setting": "lagrange_lr", "values": [0.01, 0.1]}, ...]: traced settings that each
     member overrides with its cell's values (a list, so the axis order survives the
     sorted keys). A spec without it is a plain run: one empty cell.
+  processes: how many processes trained it (experiments/distributed.py; absent = 1): its
+    checkpoints hold their shards, so it resumes with as many
   argv, versions, created: provenance
 
 Reading specs and metrics needs no JAX; `build` imports jaxcrl and envs.
@@ -35,6 +38,7 @@ from experiments.logs import Member, members
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 SUMMARY_FILE = "summary.json"
+NONFINITE_FILE = "nonfinite.json"
 
 
 def is_run(path: str | pathlib.Path) -> bool:
@@ -62,6 +66,26 @@ def write_spec(path: pathlib.Path, spec: dict[str, Any]) -> None:
   tmp = path / (CONFIG_FILE + ".tmp")
   tmp.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
   tmp.rename(path / CONFIG_FILE)
+
+
+def read_nonfinite(path: str | pathlib.Path, up_to_update: int) -> dict[str, dict]:
+  """The members of run folder `path` that went non-finite by update `up_to_update` (the
+  checkpoint a resumed run starts from): member name -> {"update": the first non-finite
+  update, "quantity": the first non-finite loss or state leaf, "last_finite_update": where
+  its state was frozen}. Later records are dropped: their member is not frozen in that
+  checkpoint, and retrains (and fails again) from it."""
+  file = pathlib.Path(path) / NONFINITE_FILE
+  if not file.is_file():
+    return {}
+  records = json.loads(file.read_text())
+  return {name: r for name, r in records.items() if r["update"] <= up_to_update}
+
+
+def write_nonfinite(path: pathlib.Path, records: dict[str, dict]) -> None:
+  """Writes `read_nonfinite`'s records atomically (temp file + rename)."""
+  tmp = path / (NONFINITE_FILE + ".tmp")
+  tmp.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
+  tmp.rename(path / NONFINITE_FILE)
 
 
 def grid_cells(spec: dict[str, Any]) -> list[tuple[tuple[str, float], ...]]:

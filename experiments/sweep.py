@@ -145,7 +145,9 @@ def cell_rows(spec: dict[str, Any], summary: dict[str, Any]) -> list[dict[str, f
     row = {**group["cell"], "cost_limit": group["cost_limit"], "seeds": spec["seeds"]}
     for stat in STATS:
       value = group["final"].get(f"episode/{stat}", nan)
-      row[f"{stat}_mean"], row[f"{stat}_std"] = value["mean"], value["std"]
+      # null: every seed of the cell went non-finite (summary.json's members say where)
+      row[f"{stat}_mean"], row[f"{stat}_std"] = (
+          float("nan") if value[k] is None else value[k] for k in ("mean", "std"))
     row["within_limit"] = int(row["cost_mean"] <= row["cost_limit"])
     rows.append(row)
   return rows
@@ -266,6 +268,7 @@ def _prepare(args, parser, argv: list[str]):
 def _main(argv: list[str]) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
+  run.start_processes(args)
   run_dir, spec, resuming, built = _prepare(args, parser, argv)
   status = run.train_and_report(args, run_dir, spec, resuming, built)
   if status == 0:
