@@ -72,14 +72,20 @@ def to_raw(tree: Any) -> dict[str, Any]:
 
 
 def _shardings(template: Any) -> dict[str, Any]:
-  """{leaf path name: sharding} of the concrete leaves of `template` as `to_raw` stores
-  them (a key's is its key_data's): where restored leaves go. Empty for an abstract
-  template, whose leaves then restore onto the default device; a multi-process run
-  passes its concrete initial state, whose shards span the processes."""
+  """{leaf path name: sharding} where each leaf of `template` restores, as `to_raw`
+  stores it (a key's is its key_data's): a concrete leaf's own sharding (a multi-process
+  run passes its initial state, whose shards span the processes); an abstract leaf's
+  is this process's first device, so one process can also read what several wrote
+  (orbax refuses a checkpoint of another topology without a target placement)."""
+  default = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   out = {}
   for path, x in jax.tree_util.tree_flatten_with_path(template)[0]:
-    if isinstance(x, jax.Array) and _size(x) and not isinstance(x, jax.core.Tracer):
+    if not _size(x):
+      continue
+    if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
       out[_path_name(path)] = (jax.random.key_data(x) if _is_key(x) else x).sharding
+    else:
+      out[_path_name(path)] = default
   return out
 
 

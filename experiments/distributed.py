@@ -73,6 +73,21 @@ def check_flags(args) -> bool:
   return _cluster_size() > 1
 
 
+def start(argv: list[str]) -> None:
+  """Joins this process to the run's others if `argv` (or the job's environment) makes
+  it a multi-process run; UsageError for bad flags. Reads only this module's flags, so it
+  runs before the full parser, whose defaults import jaxcrl and envs (and with them the
+  XLA backend, which jax.distributed.initialize must precede)."""
+  import argparse
+  parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+  add_flags(parser)
+  try:
+    args, _ = parser.parse_known_args(argv)
+  except SystemExit:
+    raise UsageError("--num-processes and --process-id take integers") from None
+  initialize(args)
+
+
 def initialize(args) -> None:
   """Joins the run's processes (before any JAX computation), if it is multi-process."""
   if not check_flags(args):

@@ -569,18 +569,10 @@ def _sigterm_interrupts():
     signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
-def start_processes(args) -> None:
-  """Joins this process to a multi-process run (`experiments.distributed`) if the flags
-  or the job's environment say it is one; UsageError (exit 2) for bad flags. Call it
-  before anything touches JAX."""
-  distributed.check_flags(args)
-  distributed.initialize(args)
-
-
 def _main(argv: list[str]) -> int:
+  distributed.start(argv)  # first: before anything starts the XLA backend
   parser = build_parser()
   args = parser.parse_args(argv)
-  start_processes(args)
   run_dir, spec, resuming, built = _prepare(args, parser, argv)
   return train_and_report(args, run_dir, spec, resuming, built)
 

@@ -48,7 +48,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from experiments import rundir, run
+from experiments import distributed, rundir, run
 from experiments.cli import UsageError, flag_name, given, run_main, usage_errors
 
 CELLS_FILE = "cells.csv"
@@ -266,9 +266,9 @@ def _prepare(args, parser, argv: list[str]):
 
 
 def _main(argv: list[str]) -> int:
+  distributed.start(argv)  # first: before anything starts the XLA backend
   parser = build_parser()
   args = parser.parse_args(argv)
-  run.start_processes(args)
   run_dir, spec, resuming, built = _prepare(args, parser, argv)
   status = run.train_and_report(args, run_dir, spec, resuming, built)
   if status == 0:

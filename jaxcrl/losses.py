@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
-LOG_2PI = float(jnp.log(2.0 * jnp.pi))
+LOG_2PI = math.log(2.0 * math.pi)
 
 
 def gaussian_log_prob(x: jax.Array, loc: jax.Array, scale: jax.Array) -> jax.Array:
