@@ -128,8 +128,10 @@ def to_host(tree: Any) -> Any:
   from jax.experimental import multihost_utils
 
   def one(x):
-    if x.is_fully_addressable or x.is_fully_replicated:
-      return np.asarray(x.addressable_data(0)) if not x.is_fully_addressable else np.asarray(x)
+    if x.is_fully_addressable:
+      return np.asarray(x)
+    if x.is_fully_replicated:
+      return np.asarray(x.addressable_data(0))
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
   return jax.tree.map(one, tree)

@@ -17,6 +17,14 @@ summary.json and plots/*.png at the end. Checkpoints fall on chunk boundaries, s
 run replays exactly the same compiled chunks and on CPU ends bit-identical to an
 uninterrupted one. Ctrl-C (exit 130) or SIGTERM (exit 143, e.g. a scheduler's preemption)
 saves the last completed chunk before exiting.
+
+Faults (docs/scale_and_faults.md): every chunk checks each member's losses and parameters;
+a non-finite one stops the run with the last finite checkpoint kept (exit 3), or with
+--on-nonfinite continue freezes that member and trains the rest. A checkpoint that cannot
+be written stops the run (exit 4) or, with --checkpoint-errors continue, is retried at the
+next one; the previous checkpoint stays restorable. --coordinator, --num-processes and
+--process-id (or SLURM / Open MPI) spread one run over several processes
+(experiments/distributed.py).
 """
 
 from __future__ import annotations
@@ -491,6 +499,9 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
                 f"update {failed[name]['update']}; frozen at update {done}, training the "
                 "others", file=sys.stderr)
         frozen = frozen | newly
+        if frozen.all():
+          raise RunStopped(f"{where}: every member is non-finite now; the checkpoints "
+                           "hold their last finite states", guard.EXIT_NONFINITE)
       if frozen.any():
         new_state = select(frozen, state, new_state)
         metrics = _nan_rows(metrics, frozen)
