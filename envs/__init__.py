@@ -5,6 +5,7 @@
   state = env.reset(jax.random.key(0))   # envs.base.State, with state.cost
 """
 
+from envs import quiet_imports  # first: mujoco.mjx without its Warp start-up lines
 from envs.base import State, with_cost
 from envs.registry import canonical_name, make, names, register
 from envs.wrappers import wrap

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from brax.envs.base import Env
 
@@ -36,9 +37,20 @@ def canonical_name(name: str) -> str:
   if match and match["name"] in _FACTORIES:
     return match["name"]
   raise ValueError(
-      f"unknown environment {name!r}; known: {', '.join(names())} "
-      "(Safety-Gymnasium ids such as 'SafetyPointGoal1-v0' are accepted too)"
+      f"unknown environment {name!r}{did_you_mean(name, names())}; known: "
+      f"{', '.join(names())} (Safety-Gymnasium ids such as 'SafetyPointGoal1-v0' are "
+      "accepted too)"
   )
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+  """' (did you mean 'X'?)' for the known name closest to `name` (difflib's ratio, case
+  ignored), or '' when none is close: for every "unknown name" error."""
+  known = list(known)
+  match = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=1, cutoff=0.6)
+  if not match:
+    return ""
+  return f" (did you mean {next(k for k in known if k.lower() == match[0])!r}?)"
 
 
 def make(name: str, **kwargs: Any) -> Env:

@@ -44,7 +44,9 @@ DEFAULT_BACKEND = "planar"
 def check_backend(backend: str) -> str:
   """Returns `backend` if it names a World; else raises ValueError naming the accepted ones."""
   if backend not in BACKENDS:
-    raise ValueError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    from envs.registry import did_you_mean
+    raise ValueError(f"backend {backend!r}{did_you_mean(backend, BACKENDS)} is not one of "
+                     f"{', '.join(BACKENDS)}")
   return backend
 
 

@@ -38,6 +38,11 @@ class Parser(argparse.ArgumentParser):
     super().__init__(*args, **kwargs)
 
   def error(self, message: str):
+    if message.startswith("unrecognized arguments:"):
+      flags = [a.split("=")[0] for a in message.split(":", 1)[1].split() if a.startswith("--")]
+      if flags:
+        from envs.registry import did_you_mean
+        message += did_you_mean(flags[0], self._option_string_actions)
     raise UsageError(message)
 
 

@@ -23,9 +23,15 @@ import numpy as np
 
 from experiments.cli import UsageError
 
-# Environment variables whose presence means a multi-process job that
-# jax.distributed.initialize() can read its layout from.
-_CLUSTER_SIZE_VARS = ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
+# What jax.distributed.initialize() reads a job's layout from (jax/_src/clusters): the
+# variables that must all be present, and the one holding the process count. A job step
+# of one process (e.g. an sbatch script outside srun) is not a multi-process run.
+_CLUSTERS = (
+    (("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",
+      "SLURM_LOCALID"), "SLURM_NTASKS"),
+    (("OMPI_MCA_orte_hnp_uri", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"),
+     "OMPI_COMM_WORLD_SIZE"),
+)
 
 
 def add_flags(parser) -> None:
@@ -43,10 +49,11 @@ FLAGS = ("--coordinator", "--num-processes", "--process-id")
 
 
 def _cluster_size() -> int:
-  for var in _CLUSTER_SIZE_VARS:
-    if var in os.environ:
+  """The process count of the SLURM or Open MPI job this process is a step of, else 1."""
+  for required, count in _CLUSTERS:
+    if all(var in os.environ for var in required):
       try:
-        return int(os.environ[var])
+        return int(os.environ[count])
       except ValueError:
         return 1
   return 1

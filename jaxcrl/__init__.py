@@ -9,6 +9,7 @@ multipliers) as pure JAX functions.
 `jaxcrl.ALGOS` lists the algorithms (derived from `jaxcrl.ALGORITHMS`, the registry).
 """
 
+import envs.quiet_imports  # noqa: F401  first: mujoco.mjx (via Brax) without Warp's lines
 from jaxcrl.algorithms import ALGORITHMS, ALGOS, Algorithm, make_config
 from jaxcrl.config import TrainConfig, stack_configs
 from jaxcrl.learners.base import LEARNER_METRIC_KEYS, Learner

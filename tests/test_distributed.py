@@ -10,6 +10,7 @@ import sys
 import chex
 import jax
 import numpy as np
+import pytest
 
 from experiments import rundir, run
 from experiments.checkpoint import CheckpointStore, to_raw
@@ -33,6 +34,18 @@ def _env(**extra) -> dict[str, str]:
   env = dict(os.environ, **extra)
   env.setdefault("JAX_COMPILATION_CACHE_DIR", jax.config.jax_compilation_cache_dir)
   return env
+
+
+def _free_slurm_job_id() -> int:
+  """A SLURM_JOB_ID whose derived coordinator port (JAX: id % 4096 + 61440) is free."""
+  for job_id in range(4096):
+    with socket.socket() as s:
+      try:
+        s.bind(("localhost", job_id % 4096 + 61440))
+        return job_id
+      except OSError:
+        continue
+  raise RuntimeError("no free port in 61440..65535")
 
 
 def _cli(argv: list[str], **env) -> subprocess.Popen:
@@ -101,3 +114,18 @@ def test_two_processes_train_as_one_process_does_and_resume_in_their_layout(tmp_
   assert single.wait(timeout=300) == 0, single.stderr.read()[-2000:]
   assert CheckpointStore(two / "checkpoints").steps() == [4, 6, 8]
   _assert_states(two, longer, exact=True)
+
+
+@pytest.mark.slow  # the fast tier's budget; the flags' test above covers the mechanics
+def test_a_slurm_job_step_is_detected_without_flags(tmp_path):
+  """Under srun, SLURM's variables say the layout and jax.distributed reads them: the
+  same two processes as above with no flags, a fake 2-task job step on localhost."""
+  out = tmp_path / "slurm"
+  slurm = dict(SLURM_JOB_ID=str(_free_slurm_job_id()), SLURM_STEP_NODELIST="localhost",
+               SLURM_NTASKS="2")
+  procs = [_cli(TINY + ["--out", str(out)], SLURM_PROCID=str(i), SLURM_LOCALID=str(i),
+                **slurm) for i in range(2)]
+  results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
+  assert [r[0] for r in results] == [0, 0], results[0][2][-2000:] + results[1][2][-2000:]
+  assert rundir.read_spec(out)["processes"] == 2
+  assert CheckpointStore(out / "checkpoints").steps() == [2, 4, 6]
