@@ -1,4 +1,4 @@
-"""Trainer throughput: every jaxcrl algorithm (or --algos) vs Brax's ppo.train.
+"""Trainer throughput: every on-policy jaxcrl algorithm (or --algos) vs Brax's ppo.train.
 
   python -m experiments.bench train [--env PointGoal1] [--steps N] [--num-envs B] ...
 
@@ -27,7 +27,7 @@ from typing import Callable
 
 import jax
 
-from brax.envs.base import Wrapper
+from brax.envs.base import Env, Wrapper
 
 import envs
 import jaxcrl
@@ -58,6 +58,17 @@ def _make_env(name: str):
   return envs.make(name)
 
 
+def bench_env(given: str | None) -> tuple[str, Env]:
+  """(name, env) of --env, or of DEFAULT_ENV (FALLBACK_ENV, with a note, until it is
+  registered); ValueError for an unknown name."""
+  name = given
+  if name is None:
+    name = DEFAULT_ENV if DEFAULT_ENV in envs.names() else FALLBACK_ENV
+    if name != DEFAULT_ENV:
+      print(f"note: {DEFAULT_ENV} is not registered yet; benchmarking {name}")
+  return name, _make_env(name)
+
+
 def _parse(argv):
   parser = argparse.ArgumentParser(prog="python -m experiments.bench train",
                                    description=__doc__.splitlines()[0])
@@ -78,9 +89,12 @@ def _parse(argv):
   parser.add_argument("--hidden", type=int, nargs="+", default=[64, 64],
                       help="hidden sizes of policy, critics and lambda(s) net")
   parser.add_argument("--activation", default="tanh", choices=("tanh", "relu", "swish"))
-  parser.add_argument("--algos", nargs="+", default=list(jaxcrl.ALGOS),
+  parser.add_argument("--algos", nargs="+",
+                      default=[a for a in jaxcrl.ALGOS
+                               if not jaxcrl.algorithms.is_off_policy(a)],
                       metavar="ALGO[:SETTING=VALUE...]",
-                      help="algorithms to time (default: all), each optionally with its own "
+                      help="algorithms to time (default: every on-policy one; the off-policy "
+                           "ones have `bench offpolicy`), each optionally with its own "
                            "settings, e.g. cpo:fvp_sample_freq=1:cg_iters=10")
   parser.add_argument("--no-brax", action="store_true", help="skip Brax's ppo.train")
   return parser.parse_args(argv)
@@ -110,6 +124,23 @@ def _time_round(compiled: dict, best: dict) -> None:
     best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
 
 
+def epoch_timer(between: Callable[[], None]
+                ) -> tuple[Callable[..., None], Callable[[], float]]:
+  """(progress_fn for a Brax trainer, best() -> the best `training/sps` of its epochs after
+  the first two, which include its compiles); `between()` runs after each timed epoch."""
+  sps = []
+
+  def progress(step, metrics):
+    del step
+    if "training/sps" not in metrics:  # an evaluation before training
+      return
+    sps.append(float(metrics["training/sps"]))
+    if len(sps) > 2:
+      between()
+
+  return progress, lambda: max(sps[2:])
+
+
 def _time_brax(env, config: jaxcrl.TrainConfig, episode_length: int, repeats: int,
                between: Callable[[], None]) -> float:
   """Best `training/sps` of Brax's epochs 3.. 2 + repeats; `between()` runs after each."""
@@ -117,14 +148,7 @@ def _time_brax(env, config: jaxcrl.TrainConfig, episode_length: int, repeats: in
   from brax.training.agents.ppo import train as ppo
   from jaxcrl.networks import ACTIVATIONS
 
-  sps = []
-
-  def progress(step, metrics):
-    del step
-    sps.append(float(metrics["training/sps"]))
-    if len(sps) > 2:
-      between()
-
+  progress, best = epoch_timer(between)
   network_factory = functools.partial(
       ppo_networks.make_ppo_networks,
       policy_hidden_layer_sizes=tuple(config.policy_hidden),
@@ -154,18 +178,13 @@ def _time_brax(env, config: jaxcrl.TrainConfig, episode_length: int, repeats: in
       seed=0,
       progress_fn=progress,
   )
-  return max(sps[2:])
+  return best()
 
 
 def main(argv: list[str] | None = None) -> int:
   args = _parse(sys.argv[1:] if argv is None else argv)
-  name = args.env
-  if name is None:
-    name = DEFAULT_ENV if DEFAULT_ENV in envs.names() else FALLBACK_ENV
-    if name != DEFAULT_ENV:
-      print(f"note: {DEFAULT_ENV} is not registered yet; benchmarking {name}")
   try:
-    env = _make_env(name)
+    name, env = bench_env(args.env)
   except ValueError as err:
     print(f"error: {err}", file=sys.stderr)
     return 2

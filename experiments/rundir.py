@@ -209,6 +209,10 @@ def build(spec: dict[str, Any], backend: str | None = None) -> Built:
   member_configs = [member_config(base, m) for m in run_members(spec)]
   stacked = jaxcrl.stack_configs(member_configs)
   keys = jax.numpy.stack([jax.random.key(spec["seed"] + m.seed) for m in run_members(spec)])
+  from jaxcrl import algorithms
+  if algorithms.is_off_policy(base.algo):   # every member's replay buffer, before any is made
+    from jaxcrl.offpolicy import driver
+    driver.check_memory(env, member_configs[0], len(member_configs))
   init, update = jaxcrl.make_init_update(env, member_configs[0])
   return Built(env=env, config=member_configs[0], member_configs=member_configs,
                stacked_config=stacked, keys=keys, init=jax.jit(jax.vmap(init)),

@@ -1,5 +1,5 @@
-"""jaxcrl: constrained RL (PPO and trust-region families, Lagrangian, PID and state-wise
-multipliers) as pure JAX functions.
+"""jaxcrl: constrained RL (PPO and trust-region families on-policy, SAC and FAC off-policy
+from a replay buffer; Lagrangian, PID and state-wise multipliers) as pure JAX functions.
 
   import envs, jaxcrl
   env = envs.make("PointGoal1")

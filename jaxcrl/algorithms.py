@@ -10,7 +10,12 @@ the tests' parametrisations) is derived from ALGORITHMS here. An entry names
   wrap_env(env, config, episode_length) -> env, for algorithms that change the
     environment (Saute; episode_length: the trainer's env steps per episode), or
     None;
-  paper: one line for --help.
+  paper: one line for --help;
+  driver: what trains it: None for jaxcrl/train.py's on-policy driver (rollout -> GAE ->
+    multiplier -> learner), or an object with make_parts(env, config) and
+    make_init_update(env, config) (jaxcrl/offpolicy/driver.py's DRIVER: replay buffer,
+    SAC-family learners, whose make_learner gets offpolicy.sac.Nets). jaxcrl.train's
+    make_init_update, make_act, make_lambda, make_env and metric_keys dispatch on it.
 
   config = make_config("ppo_lag", lagrange_lr=1e-3, num_envs=32)
   config = with_settings(config, lagrange_lr=1e-2)      # the same routing, on a config
@@ -21,9 +26,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, NamedTuple
 
+from envs.registry import did_you_mean
 from jaxcrl import multipliers, saute
 from jaxcrl.config import TrainConfig
 from jaxcrl.learners import crpo, cup, focops, p3o, ppo, trust_region
+from jaxcrl.offpolicy import driver as offpolicy_driver
+from jaxcrl.offpolicy import sac
 
 
 class Algorithm(NamedTuple):
@@ -33,6 +41,15 @@ class Algorithm(NamedTuple):
   multiplier_defaults: Any
   paper: str
   wrap_env: Callable | None = None
+  driver: Any = None
+
+
+def _off_policy(objective: Callable | None, make_multiplier: Callable,
+                multiplier_defaults: Any, paper: str) -> Algorithm:
+  """An entry trained by the off-policy driver: SAC's learner whose actor minimises
+  `objective` (`offpolicy.sac.make_sac`), with SACConfig's settings."""
+  return Algorithm(sac.make_sac(objective), sac.SACConfig(), make_multiplier,
+                   multiplier_defaults, paper, driver=offpolicy_driver.DRIVER)
 
 
 ALGORITHMS: dict[str, Algorithm] = {
@@ -102,6 +119,26 @@ ALGORITHMS: dict[str, Algorithm] = {
         multipliers.make_none, multipliers.NoMultiplierConfig(),
         "PCPO: TRPO step, then KL projection on the linearised cost constraint "
         "(Yang et al. 2020)"),
+    "sac": _off_policy(
+        None, multipliers.make_none, multipliers.NoMultiplierConfig(),
+        "SAC, unconstrained, with automatic entropy temperature; learns a cost critic too "
+        "(Haarnoja et al. 2018)"),
+    "sac_lag": _off_policy(
+        sac.lagrangian_objective, multipliers.make_lagrange, multipliers.LagrangeConfig(),
+        "SAC on the Lagrangian with a cost critic, lambda by projected gradient ascent on "
+        "the episode cost (Ha et al. 2020; OmniSafe's SACLag)"),
+    "sac_pid": _off_policy(
+        sac.lagrangian_objective, multipliers.make_pid, multipliers.PIDConfig(),
+        "SAC with a PID Lagrange multiplier (Stooke, Achiam & Abbeel 2020)"),
+    "fac": _off_policy(
+        sac.lagrangian_objective, multipliers.make_fac, multipliers.FACConfig(),
+        "FAC: SAC with a state-wise multiplier net lambda(s) for Q_c(s, pi(s)) <= w, "
+        "delayed ascent, decaying rate, negative output bias (Ma et al. 2021)"),
+    "sac_statewise_auto": _off_policy(
+        sac.statewise_objective, multipliers.make_statewise_auto,
+        multipliers.StatewiseAutoConfig(),
+        "SAC with ppo_statewise_auto's self-tuning lambda(s) on Q_c(s, pi(s)) "
+        "(this project)"),
 }
 ALGOS: tuple[str, ...] = tuple(ALGORITHMS)
 
@@ -109,7 +146,8 @@ ALGOS: tuple[str, ...] = tuple(ALGORITHMS)
 def get(algo: str) -> Algorithm:
   """The registry entry of `algo`; ValueError naming the accepted ones if unknown."""
   if algo not in ALGORITHMS:
-    raise ValueError(f"unknown algo {algo!r}; choose one of: {', '.join(ALGOS)}")
+    raise ValueError(f"unknown algo {algo!r}{did_you_mean(algo, ALGOS)}; choose one of: "
+                     f"{', '.join(ALGOS)}")
   return ALGORITHMS[algo]
 
 
@@ -121,6 +159,12 @@ def is_statewise(algo: str) -> bool:
   """Whether `algo`'s multiplier is a network lambda(s), one value per state (its family
   config sizes that network: multiplier_hidden)."""
   return "multiplier_hidden" in _field_names(get(algo).multiplier_defaults)
+
+
+def is_off_policy(algo: str) -> bool:
+  """Whether `algo` trains from a replay buffer (its registry entry names a driver other
+  than jaxcrl/train.py's on-policy one)."""
+  return get(algo).driver is not None
 
 
 SHARED_SETTINGS: tuple[str, ...] = tuple(
@@ -194,7 +238,8 @@ def route(algo: str, settings: dict[str, Any]) -> tuple[dict, dict, dict]:
     if who:
       raise ValueError(f"{name} is a setting of {', '.join(who)}, not of {algo}")
     known = sorted(SHARED_SETTINGS + tuple(family_settings()))
-    raise ValueError(f"unknown setting {name!r}; known: {', '.join(known)}")
+    raise ValueError(f"unknown setting {name!r}{did_you_mean(name, known)}; known: "
+                     f"{', '.join(known)}")
   return shared, families[0], families[1]
 
 

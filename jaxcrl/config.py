@@ -37,9 +37,11 @@ class TrainConfig:
     algo: one of ALGOS.
     num_timesteps: total env steps (counting action repeats).
     num_envs: parallel envs B (sharded over jax.devices()).
-    unroll_length: agent steps per env per update T_u; batch = num_envs * unroll_length.
+    unroll_length: agent steps per env per update T_u; batch = num_envs * unroll_length
+      (the off-policy algorithms put it into their replay buffer).
     num_minibatches, num_epochs: minibatch SGD over the flattened batch (the policy and
-      critics of the minibatch learners; the critics of the trust-region ones).
+      critics of the minibatch learners; the critics of the trust-region ones). The
+      off-policy (sac*, fac) algorithms ignore them: see their batch_size and utd_ratio.
     episode_length: env steps per episode; None -> env.episode_length (1000 if absent).
     action_repeat: env steps per agent action.
     policy_hidden, value_hidden: MLP hidden sizes (the reward and cost critics share
@@ -49,9 +51,9 @@ class TrainConfig:
 
   Traced (float leaves):
     cost_limit: d, per-episode cost limit (Safety-Gym: 25).
-    policy_lr, value_lr: Adam learning rates of the policy (minibatch learners) and of
-      both critics.
-    gamma, cost_gamma, gae_lambda: discounts and GAE lambda.
+    policy_lr, value_lr: Adam learning rates of the policy (minibatch and off-policy
+      learners) and of the critics.
+    gamma, cost_gamma, gae_lambda: discounts and GAE lambda (on-policy only).
     max_grad_norm: global-norm clip of every Adam step.
 
   Family settings (pytree nodes; None -> the algorithm's defaults):
@@ -122,7 +124,7 @@ class TrainConfig:
                        f"got {self.episode_length!r}")
     for name in ("policy_hidden", "value_hidden"):
       check_sizes(name, getattr(self, name))
-    if self.batch_size % self.num_minibatches:
+    if not algorithms.is_off_policy(self.algo) and self.batch_size % self.num_minibatches:
       raise ValueError(
           f"num_envs * unroll_length = {self.num_envs} * {self.unroll_length} = "
           f"{self.batch_size} is not divisible by num_minibatches={self.num_minibatches}; "

@@ -7,7 +7,8 @@
 
 `config` is the (possibly traced) TrainConfig carried in TrainState; a multiplier reads its
 own family's settings from `config.multiplier` (NoMultiplierConfig, LagrangeConfig,
-PIDConfig, StatewiseConfig below) and static fields from the config given to the factory. The state lives in TrainState, so it is checkpointed,
+PIDConfig, StatewiseConfig, StatewiseAutoConfig, FACConfig below) and static fields from
+the config given to the factory. The state lives in TrainState, so it is checkpointed,
 vmapped and resumed with everything else; J_c comes from the rollout batch.
 """
 
@@ -146,13 +147,56 @@ class StatewiseAutoConfig:
                                  lambda v: v >= 1 and float(v).is_integer())}
 
 
+@struct.dataclass
+class FACConfig:
+  """FAC's state-wise multiplier lambda(s) (fac; `make_fac`): gradient ascent of a net on
+  mean_s lambda(s) (Q_c(s, pi(s)) - w), with the stabilisers of Ma et al. 2021's code.
+
+  fac_lr: Adam learning rate of the lambda(s) net at its first ascent step (>= 0).
+  fac_lr_end: its rate from fac_decay_steps ascent steps on, reached linearly (>= 0): the
+    decaying multiplier rate (FAC: 5e-6 to 1e-6 over 150k gradient steps).
+  fac_decay_steps: ascent steps over which the rate decays (> 0).
+  fac_output_bias: the net's output bias at initialisation (< 0, at least -13), so
+    lambda(s) = softplus(bias) ~ 0 everywhere and the penalty grows only as the ascent
+    lifts it (FAC: -10).
+  fac_delay: updates after the replay warm-up before the first ascent step, so the cost
+    critic has fitted first (static).
+  fac_interval: updates between ascent steps (static): delayed ascent. Each update takes
+    utd_ratio x unroll_length gradient steps, so the default 1 ascends once per that many
+    primal steps (FAC: once per 12).
+  lambda_max: upper bound of lambda(s) (>= 0).
+  statewise_threshold: w in Q_c(s, pi(s)) <= w; NaN or negative -> derived from d
+    (`episode_threshold`: the discounted cost-to-go of spending d evenly over an episode).
+  multiplier_hidden: hidden sizes of the lambda(s) MLP (static).
+  """
+
+  fac_lr: float = 1e-3
+  fac_lr_end: float = 2e-4
+  fac_decay_steps: float = 10_000.0
+  fac_output_bias: float = -5.0
+  fac_delay: int = static(0)
+  fac_interval: int = static(1)
+  lambda_max: float = 100.0
+  statewise_threshold: float = float("nan")
+  multiplier_hidden: tuple = static((64, 64))
+
+  CHECKS = {"fac_lr": (">= 0", lambda v: v >= 0), "fac_lr_end": (">= 0", lambda v: v >= 0),
+            "fac_decay_steps": ("> 0", lambda v: v > 0),
+            "fac_output_bias": ("in [-13, 0)", lambda v: -13 <= v < 0),
+            "fac_delay": ("a non-negative integer", lambda v: v >= 0 and float(v).is_integer()),
+            "fac_interval": ("a positive integer", lambda v: v >= 1 and float(v).is_integer()),
+            "lambda_max": (">= 0", lambda v: v >= 0)}
+
+
 class MultiplierBatch(NamedTuple):
   """What a multiplier update sees from one rollout.
 
   episode_cost: [] J_c estimate: mean cost of episodes completed in the batch, or the
     batch cost rate x episode length when none completed.
-  obs: [N, O] normalised observations of the N = T * B visited states.
-  cost_target: [N] discounted cost-to-go estimate V_c_hat(s) (GAE lambda-return).
+  obs: [N, O] normalised observations of the N = T * B visited states (the off-policy
+    driver: N states sampled from the replay buffer).
+  cost_target: [N] discounted cost-to-go estimate V_c_hat(s): the GAE lambda-return (the
+    off-policy driver: the cost critic's Q_c(s, a), a ~ pi(s)).
   """
 
   episode_cost: jax.Array
@@ -310,6 +354,21 @@ def make_pid(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipli
   return Multiplier(init, scalar_value, update, fixed_threshold(episode_steps))
 
 
+def _ascent_loss(net: networks.Network, batch: MultiplierBatch, w: jax.Array,
+                 lambda_max: jax.Array) -> Callable[[Any], jax.Array]:
+  """params -> -mean_s lambda_phi(s) (V_c_hat(s) - w), minimised so lambda ascends where the
+  cost target exceeds w; a violating sample whose lambda is at lambda_max contributes no
+  gradient (the bound is active), a satisfied one still pulls lambda down."""
+  excess = jax.lax.stop_gradient(batch.cost_target) - w
+
+  def loss_fn(params):
+    lam = net.apply(params, batch.obs)
+    active = (lam >= lambda_max) & (excess > 0)
+    return -jnp.mean(lam * jnp.where(active, 0.0, excess))
+
+  return loss_fn
+
+
 @struct.dataclass
 class StatewiseState:
   params: Any
@@ -348,14 +407,8 @@ def make_statewise(obs_size: int, config: TrainConfig, episode_steps: int) -> Mu
   def update(mstate, batch, key, config):
     del key
     w = statewise_threshold(config, episode_steps)
-    excess = jax.lax.stop_gradient(batch.cost_target) - w
-
-    def loss_fn(params):
-      lam = net.apply(params, batch.obs)
-      active = (lam >= config.multiplier.lambda_max) & (excess > 0)
-      return -jnp.mean(lam * jnp.where(active, 0.0, excess))  # minimised: lambda ascends
-
-    loss, grads = jax.value_and_grad(loss_fn)(mstate.params)
+    loss, grads = jax.value_and_grad(_ascent_loss(net, batch, w, config.multiplier.lambda_max))(
+        mstate.params)
     opt = optimizer(config)
     updates, opt_state = opt.update(grads, mstate.opt_state, mstate.params)
     params = optax.apply_updates(mstate.params, updates)
@@ -480,5 +533,65 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     new = StatewiseAutoState(params=params, opt_state=opt_state, level=level,
                              excess_ema=excess_ema)
     return new, {"loss/multiplier": losses_[0]}
+
+  return Multiplier(init, value, update, threshold)
+
+
+@struct.dataclass
+class FACState:
+  """params, opt_state: the lambda(s) net and its Adam state; calls: [] int32, updates
+  seen (the delayed ascent's clock)."""
+
+  params: Any
+  opt_state: Any
+  calls: jax.Array
+
+
+def make_fac(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
+  """FAC's state-wise multiplier lambda_phi(s) for Q_c(s, pi(s)) <= w in every state
+  (Ma et al. 2021, "Feasible Actor-Critic"), as its code trains it.
+
+  update: `make_statewise`'s ascent step, Adam on -mean_s lambda_phi(s) (V_c_hat(s) - w)
+  (V_c_hat: the off-policy driver's Q_c(s, a ~ pi(s)) on replay states; FAC's code uses
+  the replay action instead), with FAC's three stabilisers:
+    delayed ascent: the n-th call (n = 0, 1, ...) steps only if n >= fac_delay and
+      (n - fac_delay) % fac_interval == 0; the others leave phi and Adam untouched;
+    decaying rate: the k-th ascent step uses fac_lr + (fac_lr_end - fac_lr) min(k /
+      fac_decay_steps, 1);
+    negative output bias: phi starts with lambda_phi(s) = softplus(fac_output_bias) in
+      every state (the head's kernel at zero, its bias at fac_output_bias), so the actor is
+      barely penalised until the ascent has lifted lambda where the critic sees violation.
+  value: min(lambda_phi(s), lambda_max) [N]. threshold: w (`episode_threshold`).
+  """
+  net = networks.make_multiplier(obs_size, config.multiplier.multiplier_hidden,
+                                 config.activation)
+  delay, interval = config.multiplier.fac_delay, config.multiplier.fac_interval
+  threshold = fixed_threshold(episode_steps, episode_threshold)
+
+  def init(key, config):
+    params = net.init(key, jax.nn.softplus(
+        jnp.asarray(config.multiplier.fac_output_bias, jnp.float32)))
+    return FACState(params=params, opt_state=make_optimizer(
+        config.multiplier.fac_lr, config.max_grad_norm).init(params),
+                    calls=jnp.zeros((), jnp.int32))
+
+  def value(mstate, obs, config):
+    return jnp.minimum(net.apply(mstate.params, obs), config.multiplier.lambda_max)
+
+  def update(mstate, batch, key, config):
+    del key
+    mc = config.multiplier
+    since = mstate.calls - delay
+    ascend = (since >= 0) & (since % interval == 0)
+    progress = jnp.minimum(jnp.maximum(since // interval, 0) / mc.fac_decay_steps, 1.0)
+    lr = mc.fac_lr + (mc.fac_lr_end - mc.fac_lr) * progress
+    loss, grads = jax.value_and_grad(_ascent_loss(net, batch, threshold(mstate, config),
+                                                  mc.lambda_max))(mstate.params)
+    params, opt_state = adam_step(mstate.params, mstate.opt_state, grads, lr,
+                                  config.max_grad_norm)
+    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ascend, n, o), new, old)
+    new = FACState(params=keep(params, mstate.params),
+                   opt_state=keep(opt_state, mstate.opt_state), calls=mstate.calls + 1)
+    return new, {"loss/multiplier": loss}
 
   return Multiplier(init, value, update, threshold)

@@ -3,6 +3,8 @@
   policy = make_policy(obs_size=O, action_size=A, hidden=(64, 64))
   params = policy.init(key)
   loc, scale = policy.apply(params, obs)        # obs [..., O] -> [..., A] each
+  q = make_q(obs_size=O, action_size=A, heads=3)
+  values = q.apply(q.init(key), obs, action)    # [..., O], [..., A] -> [..., 3]
 """
 
 from __future__ import annotations
@@ -74,6 +76,40 @@ def make_value(obs_size: int, hidden: Sequence[int] = (64, 64),
 
   def apply(params, obs):
     return module.apply(params, obs)[..., 0]
+
+  return Network(init, apply)
+
+
+class _Ensemble(nn.Module):
+  """`heads` independent MLPs of the same sizes on one input, as one batched computation:
+  x [..., I] -> [..., heads] (each MLP ends in one unit)."""
+
+  sizes: Sequence[int]
+  activation: str
+  heads: int
+
+  @nn.compact
+  def __call__(self, x):
+    mlps = nn.vmap(_MLP, variable_axes={"params": 0}, split_rngs={"params": True},
+                   in_axes=None, out_axes=-1, axis_size=self.heads)
+    return mlps(tuple(self.sizes) + (1,), self.activation)(x)[..., 0, :]
+
+
+def make_q(obs_size: int, action_size: int, hidden: Sequence[int] = (64, 64),
+           activation: str = "tanh", heads: int = 1) -> Network:
+  """`heads` independent action-value MLPs Q_k(s, a) on [obs, action] (e.g. SAC's twin
+  critics) as one module: their parameters carry a leading [heads] axis, and one batched
+  matmul per layer evaluates them all.
+
+  apply(params, obs[..., O], action[..., A]) -> [..., heads].
+  """
+  module = _Ensemble(tuple(hidden), activation, heads)
+
+  def init(key):
+    return module.init(key, jnp.zeros((1, obs_size + action_size)))
+
+  def apply(params, obs, action):
+    return module.apply(params, jnp.concatenate([obs, action], axis=-1))
 
   return Network(init, apply)
 

@@ -15,7 +15,8 @@ multiplier states are replicated and XLA inserts the gradient all-reduce. num_en
 divide by the device count. Multi-host: call `jax.distributed.initialize()` in every
 process before building (jax.devices() then lists every host's devices, so the same
 mesh spans hosts); give every process the same key and config, and each process steps
-the envs of its own addressable shards.
+the envs of its own addressable shards (experiments/distributed.py does this for the CLI;
+tests/test_distributed.py runs it in two processes).
 """
 
 from __future__ import annotations
@@ -140,7 +141,11 @@ def _no_wrap(env, config, episode_length):
 
 
 def _make_parts(env: Env, config: TrainConfig) -> tuple[_Parts, TrainConfig]:
-  """-> (parts, config with its family configs resolved)."""
+  """-> (parts, config with its family configs resolved); an algorithm whose registry entry
+  names another driver gets that driver's parts."""
+  driver = algorithms.get(config.algo).driver
+  if driver is not None:
+    return driver.make_parts(env, config)
   config = algorithms.resolve(config.validate())
   episode_length = config.episode_length or getattr(env, "episode_length", 1000)
   algo = algorithms.get(config.algo)
@@ -235,8 +240,12 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
   action_repeat)`. `config` fixes the static fields; `init(key, config)` may pass another
   config with the same static fields (its traced leaves may be batched under vmap).
   `metrics` is a flat dict of [] float32 with the keys in METRIC_KEYS plus the learner's
-  `extra_metric_keys`.
+  `extra_metric_keys`. An algorithm whose registry entry names another driver
+  (`Algorithm.driver`, e.g. the off-policy one) is built by that driver.
   """
+  driver = algorithms.get(config.algo).driver
+  if driver is not None:
+    return driver.make_init_update(env, config)
   p, static = _make_parts(env, config)
   batch = static.batch_size
   steps_per_update = batch * static.action_repeat

@@ -63,14 +63,21 @@ def _train_two_region(algo: str, updates: int, **settings):
 
   keys = jax.random.split(jax.random.key(0), 2)
   states, traces = jax.jit(jax.vmap(train))(keys)
-  p_costly = []
-  for i in range(2):
+  lam, cost, violation = (np.asarray(x) for x in traces)
+  return lam, cost, violation, p_costly_per_region(act, states)
+
+
+def p_costly_per_region(act, states, draws: int = 2000) -> np.ndarray:
+  """P(a > 0) in each ProbeTwoRegion region of every member's stochastic policy ([M, 2];
+  `states`: TrainState [M], `act`: jaxcrl.make_act's), from `draws` actions per region."""
+  regions = jnp.eye(2)
+  out = []
+  for i in range(states.key.shape[0]):
     state = jax.tree.map(lambda x: x[i], states)
     actions = jax.vmap(lambda k: act(state, regions, k))(
-        jax.random.split(jax.random.key(1), 2000))
-    p_costly.append(np.asarray((actions[..., 0] > 0).mean(0)))
-  lam, cost, violation = (np.asarray(x) for x in traces)
-  return lam, cost, violation, np.stack(p_costly)
+        jax.random.split(jax.random.key(1), draws))
+    out.append(np.asarray((actions[..., 0] > 0).mean(0)))
+  return np.stack(out)
 
 
 @pytest.mark.slow

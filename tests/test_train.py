@@ -17,10 +17,13 @@ TINY = dict(num_envs=4, unroll_length=8, num_minibatches=2, num_epochs=2,
 
 
 def small(algo: str, **settings) -> jaxcrl.TrainConfig:
-  """TINY for `algo` (the state-wise multipliers get a small net and w = 1)."""
+  """TINY for `algo` (the state-wise multipliers get a small net and w = 1; the off-policy
+  ones a 64-transition buffer, minibatches of 16 and a warm-up of 16 transitions)."""
   if jaxcrl.algorithms.is_statewise(algo):
     settings = {"multiplier_hidden": (8,), "statewise_threshold": 1.0, **settings}
-  return jaxcrl.make_config(algo, **TINY, **settings)
+  if jaxcrl.algorithms.is_off_policy(algo):
+    settings = {"buffer_size": 64, "batch_size": 16, "warmup_steps": 16, **settings}
+  return jaxcrl.make_config(algo, **{**TINY, **settings})
 
 
 SMALL = small("ppo_lag")
@@ -193,7 +196,9 @@ def test_every_algorithm_trains_vmapped_over_seeds_and_cost_limits(algo):
   raise lambda more under the tighter limit, the trust-region ones keep KL <= max_kl."""
   env = envs.make("ProbeCostlyBandit")
   own = {"lagrange_lr": 0.5} if algo in jaxcrl.algorithms.takers("lagrange_lr") else {}
-  cfg = jaxcrl.make_config(algo, **{**TINY, "num_timesteps": 4 * 8 * 4}, **own)
+  # The off-policy ones learn from the first update.
+  warmup = {"warmup_steps": 0} if jaxcrl.algorithms.is_off_policy(algo) else {}
+  cfg = small(algo, num_timesteps=4 * 8 * 4, **own, **warmup)
   chex.clear_trace_counter()
   train = jax.jit(jax.vmap(chex.assert_max_traces(jaxcrl.make_train(env, cfg), n=1)))
   limits, seeds = (0.1, 0.9), (0, 1)
@@ -228,7 +233,13 @@ def test_every_algorithm_trains_vmapped_over_seeds_and_cost_limits(algo):
 
 
 def test_train_sweep_two_limits_by_two_seeds():
-  cfg = small("ppo_lag", lagrange_lr=0.5)
+  sweep_two_limits_by_two_seeds(small("ppo_lag", lagrange_lr=0.5))
+
+
+def sweep_two_limits_by_two_seeds(cfg: jaxcrl.TrainConfig):
+  """jit(vmap(train)) of `cfg` on the costly bandit over 2 seeds x 2 cost limits: shapes,
+  finiteness, each member its limit and seed, the tighter limit's larger multiplier, and
+  member 3 equal to the same config trained on its own. -> the batched final TrainState."""
   env = envs.make("ProbeCostlyBandit")
   train = jaxcrl.make_train(env, cfg)
   limits, seeds = (0.1, 0.9), (0, 1)
@@ -249,6 +260,7 @@ def test_train_sweep_two_limits_by_two_seeds():
   for name in metrics:
     np.testing.assert_allclose(metrics[name][3], single[name], rtol=1e-4, atol=1e-5,
                                err_msg=name)
+  return state
 
 
 def test_config_validation_messages():
@@ -281,7 +293,8 @@ def test_family_settings_go_where_they_live_and_nowhere_else():
     jaxcrl.make_config("ppo_pid", lagrange_lr=0.1)
   with pytest.raises(ValueError, match=r"^multiplier_hidden is a setting of ppo_statewise"):
     jaxcrl.make_config("ppo", multiplier_hidden=(8,))
-  with pytest.raises(ValueError, match="unknown setting 'lagrange_rate'; known: "):
+  with pytest.raises(ValueError, match=r"unknown setting 'lagrange_rate' \(did you mean "
+                                       r"'lagrange_lr'\?\); known: "):
     jaxcrl.make_config("ppo_lag", lagrange_rate=0.1)
   with pytest.raises(ValueError, match="pid_alpha_p must be in \\[0, 1\\), got 1.0"):
     jaxcrl.make_config("ppo_pid", pid_alpha_p=1.0)
