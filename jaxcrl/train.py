@@ -232,6 +232,61 @@ def compute_advantages(parts: _Parts, learner_state: Any, data: Transition, nobs
   return Advantages(adv_r, adv_c, target_r, target_c)
 
 
+class EpisodeStats(NamedTuple):
+  """An update's episode bookkeeping ([] each): count of episodes ended in the batch;
+  ep_return, ep_cost: their means (the previous update's while none ended); cost_rate:
+  cost per env step; cost_estimate: the episode cost the multiplier sees (the batch's
+  mean, or cost_rate x episode_length while no episode ended)."""
+
+  count: jax.Array
+  ep_return: jax.Array
+  ep_cost: jax.Array
+  cost_rate: jax.Array
+  cost_estimate: jax.Array
+
+
+def episode_stats(ended: jax.Array, episode_return: jax.Array, episode_cost: jax.Array,
+                  cost: jax.Array, state: TrainState, action_repeat: int,
+                  episode_length: int) -> EpisodeStats:
+  """ended, episode_return, episode_cost, cost: [T, B] of a rollout (both drivers)."""
+  count = ended.sum()
+  some = count > 0
+  safe_count = jnp.maximum(count, 1.0)
+  ep_return = jnp.where(some, (ended * episode_return).sum() / safe_count,
+                        state.last_episode_return)
+  ep_cost_batch = (ended * episode_cost).sum() / safe_count
+  cost_rate = cost.mean() / action_repeat
+  cost_estimate = jnp.where(some, ep_cost_batch, cost_rate * episode_length)
+  ep_cost = jnp.where(some, ep_cost_batch, state.last_episode_cost)
+  return EpisodeStats(count, ep_return, ep_cost, cost_rate, cost_estimate)
+
+
+def constraint_metrics(lam: jax.Array, w: jax.Array, cost_to_go: jax.Array,
+                       mmetrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """The constraint/* and lambda/* metrics and loss/multiplier of one update (both
+  drivers): lam [N] the multiplier each sample was penalised with, w [] the state-wise
+  threshold, cost_to_go [...] the estimate compared with it, mmetrics the multiplier's."""
+  quantiles = jnp.quantile(lam, jnp.array([0.05, 0.5, 0.95]))
+  return {
+      "constraint/violation_frac": jnp.mean(cost_to_go > w),
+      "constraint/threshold": w,
+      "lambda/mean": lam.mean(),
+      "lambda/max": lam.max(),
+      "lambda/p05": quantiles[0],
+      "lambda/p50": quantiles[1],
+      "lambda/p95": quantiles[2],
+      "loss/multiplier": mmetrics["loss/multiplier"],
+  }
+
+
+def progress_metrics(update_step: Count, cumulative_cost: RunningSum,
+                     steps_per_update: int) -> dict[str, jax.Array]:
+  """train/env_steps (float32: the CLI's logs write it exactly) and
+  train/cumulative_cost after an update (both drivers)."""
+  return {"train/env_steps": update_step.as_float() * float(steps_per_update),
+          "train/cumulative_cost": cumulative_cost.total}
+
+
 def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]:
   """Builds `init(key, config=None) -> TrainState` and `update(state) -> (state, metrics)`.
 
@@ -286,16 +341,9 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
       normalizer = normalize.update(normalizer, data.obs)
     adv = compute_advantages(p, state.learner, data, nobs, nfinal, cfg)
 
-    ended = jnp.maximum(data.done, data.truncation)
-    count = ended.sum()
-    some = count > 0
-    safe_count = jnp.maximum(count, 1.0)
-    ep_return = jnp.where(some, (ended * data.episode_return).sum() / safe_count,
-                          state.last_episode_return)
-    ep_cost_batch = (ended * data.episode_cost).sum() / safe_count
-    cost_rate = data.cost.mean() / static.action_repeat
-    cost_estimate = jnp.where(some, ep_cost_batch, cost_rate * p.episode_length)
-    ep_cost = jnp.where(some, ep_cost_batch, state.last_episode_cost)
+    count, ep_return, ep_cost, cost_rate, cost_estimate = episode_stats(
+        jnp.maximum(data.done, data.truncation), data.episode_return, data.episode_cost,
+        data.cost, state, static.action_repeat, p.episode_length)
 
     flat = lambda x: x.reshape((batch,) + x.shape[2:])
     mbatch = multipliers.MultiplierBatch(
@@ -313,7 +361,6 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         k_learn, cfg)
 
     w = p.multiplier.threshold(mstate, cfg)
-    quantiles = jnp.quantile(lam, jnp.array([0.05, 0.5, 0.95]))
     update_step = state.update_step.add(1)
     # data.cost is per agent step: already the sum over its action repeats.
     cumulative_cost = state.cumulative_cost.add(data.cost.sum())
@@ -322,16 +369,8 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         "episode/cost": ep_cost,
         "episode/cost_rate": cost_rate,
         "episode/count": count,
-        "constraint/violation_frac": jnp.mean(adv.target_c > w),
-        "constraint/threshold": w,
-        "lambda/mean": lam.mean(),
-        "lambda/max": lam.max(),
-        "lambda/p05": quantiles[0],
-        "lambda/p50": quantiles[1],
-        "lambda/p95": quantiles[2],
-        "loss/multiplier": mmetrics["loss/multiplier"],
-        "train/env_steps": update_step.as_float() * float(steps_per_update),
-        "train/cumulative_cost": cumulative_cost.total,
+        **constraint_metrics(lam, w, adv.target_c, mmetrics),
+        **progress_metrics(update_step, cumulative_cost, steps_per_update),
         **lmetrics,
     }
     metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}

@@ -202,17 +202,10 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
     if normalizing:
       normalizer = normalize.update(normalizer, data.experience.obs)
 
-    # The same bookkeeping as the on-policy driver's.
-    ended = jnp.maximum(data.experience.terminated, data.truncation)
-    count = ended.sum()
-    some = count > 0
-    safe_count = jnp.maximum(count, 1.0)
-    ep_return = jnp.where(some, (ended * data.episode_return).sum() / safe_count,
-                          state.last_episode_return)
-    ep_cost_batch = (ended * data.episode_cost).sum() / safe_count
-    cost_rate = data.experience.cost.mean() / static.action_repeat
-    cost_estimate = jnp.where(some, ep_cost_batch, cost_rate * p.episode_length)
-    ep_cost = jnp.where(some, ep_cost_batch, state.last_episode_cost)
+    count, ep_return, ep_cost, cost_rate, cost_estimate = train.episode_stats(
+        jnp.maximum(data.experience.terminated, data.truncation), data.episode_return,
+        data.episode_cost, data.experience.cost, state, static.action_repeat,
+        p.episode_length)
 
     def gradient_step(carry, key_g):
       core, _, _ = carry
@@ -240,7 +233,6 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
     kl = losses.gaussian_kl(data.extras.loc, data.extras.scale, loc, scale).mean()
     lam = jnp.broadcast_to(p.multiplier.value(mstate, mobs, cfg), (batch_size,))
     w = p.multiplier.threshold(mstate, cfg)
-    quantiles = jnp.quantile(lam, jnp.array([0.05, 0.5, 0.95]))
     update_step = state.update_step.add(1)
     cumulative_cost = state.cumulative_cost.add(data.experience.cost.sum())
     metrics = {
@@ -248,21 +240,13 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
         "episode/cost": ep_cost,
         "episode/cost_rate": cost_rate,
         "episode/count": count,
-        "constraint/violation_frac": jnp.mean(q_cost > w),
-        "constraint/threshold": w,
-        "lambda/mean": lam.mean(),
-        "lambda/max": lam.max(),
-        "lambda/p05": quantiles[0],
-        "lambda/p50": quantiles[1],
-        "lambda/p95": quantiles[2],
-        "loss/multiplier": mmetrics["loss/multiplier"],
+        **train.constraint_metrics(lam, w, q_cost, mmetrics),
         "policy/kl": kl,
         "policy/entropy": losses.gaussian_entropy(data.extras.scale).mean(),
         "policy/sgd_steps": learning * float(grad_steps),
         "sac/alpha": jnp.exp(core.log_alpha),
         "sac/buffer_size": buffer.size,
-        "train/env_steps": update_step.as_float() * float(steps_per_update),
-        "train/cumulative_cost": cumulative_cost.total,
+        **train.progress_metrics(update_step, cumulative_cost, steps_per_update),
         **lmetrics,
     }
     metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
