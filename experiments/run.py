@@ -40,7 +40,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -408,10 +408,12 @@ def _nan_rows(metrics: dict[str, np.ndarray], members: np.ndarray) -> dict[str, 
 
 def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool = True,
               plots: bool = True, built: rundir.Built | None = None,
-              faults: Faults = Faults()) -> dict[str, Any] | None:
+              faults: Faults = Faults(),
+              on_chunk: Callable[[int], None] | None = None) -> dict[str, Any] | None:
   """Trains (or continues) the run in `run_dir`; returns summary.json's content (None in
   processes other than 0, which write no logs). Raises RunStopped on a fault `faults`
-  says to stop on."""
+  says to stop on. on_chunk(env_steps), if given, is called after every recorded chunk
+  with its env steps summed over the members (experiments.benchmark's suite-wide bar)."""
   import jax
   from tqdm import tqdm
 
@@ -520,6 +522,8 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
         first_chunk = (now - t0, done)
       chunk_t0 = time.perf_counter()
       bar.update((hi - lo) * per_update)
+      if on_chunk is not None:
+        on_chunk((hi - lo) * per_update * len(members))
       live = ~frozen
       if live.any():
         bar.set_postfix(ret=f"{metrics['episode/return'][-1][live].mean():.2f}",
@@ -565,7 +569,7 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts():
+def sigterm_interrupts():
   """While training, SIGTERM raises `Terminated` in the main thread."""
   if threading.current_thread() is not threading.main_thread():
     yield
@@ -591,7 +595,8 @@ def _main(argv: list[str]) -> int:
 
 
 def train_and_report(args, run_dir: pathlib.Path, spec: dict, resuming: bool,
-                     built: rundir.Built) -> int:
+                     built: rundir.Built,
+                     on_chunk: Callable[[int], None] | None = None) -> int:
   """The command line's training of a validated run (or sweep): makes the folder, trains
   with SIGTERM handled like Ctrl-C, prints the final numbers. -> exit status: 0; 130
   (Ctrl-C) / 143 (SIGTERM) once the last completed chunk is checkpointed; 3 when a member
@@ -601,9 +606,10 @@ def train_and_report(args, run_dir: pathlib.Path, spec: dict, resuming: bool,
   distributed.barrier("run folder ready")
   faults = Faults(on_nonfinite=args.on_nonfinite, checkpoint_errors=args.checkpoint_errors)
   try:
-    with _sigterm_interrupts():
+    with sigterm_interrupts():
       summary = train_run(run_dir, spec, resuming, progress=not args.no_progress,
-                          plots=not args.no_plots, built=built, faults=faults)
+                          plots=not args.no_plots, built=built, faults=faults,
+                          on_chunk=on_chunk)
   except KeyboardInterrupt as interrupt:
     return 143 if isinstance(interrupt, Terminated) else 130
   except RunStopped as stopped:
@@ -629,9 +635,9 @@ def train_and_report(args, run_dir: pathlib.Path, spec: dict, resuming: bool,
       print(f"non-finite: seed {m['seed']} limit {m['cost_limit']:g}{cell} at update "
             f"{where['update']} ({where['quantity']}); frozen at update "
             f"{where['last_finite_update']}")
+  plots = (f"{run_dir / 'plots'}" if not args.no_plots else "none (--no-plots)")
   print(f"run folder: {run_dir}\n"
-        f"  plots:    {run_dir / 'plots'}  (python -m experiments.plot {run_dir} ... "
-        "compares runs)\n"
+        f"  plots:    {plots}  (python -m experiments.plot {run_dir} ... compares runs)\n"
         f"  evaluate: python -m experiments.eval {run_dir} --episodes 10 --render "
         "episode.html\n"
         f"  continue: python -m experiments.run --resume {run_dir} --steps N")
