@@ -18,12 +18,13 @@ import argparse
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+from experiments import distributed
 
 DEFAULT_RUN = ["--env", "PointGoal1", "--algo", "ppo_lag", "--steps", "320000",
                "--num-envs", "32", "--unroll-length", "125", "--num-minibatches", "8",
@@ -40,12 +41,6 @@ def _parse(argv):
   return parser.parse_args(argv)
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
-
-
 def _run(flags: list[str], out: pathlib.Path, processes: int) -> float:
   """Steady env steps/s per member of one run of `flags` in `processes` processes."""
   base = [sys.executable, "-m", "experiments.run", *flags, "--out", str(out),
@@ -53,7 +48,7 @@ def _run(flags: list[str], out: pathlib.Path, processes: int) -> float:
   if processes == 1:
     commands = [base]
   else:
-    coordinator = f"localhost:{_free_port()}"
+    coordinator = f"localhost:{distributed.free_port()}"
     commands = [base + ["--coordinator", coordinator, "--num-processes", str(processes),
                         "--process-id", str(i)] for i in range(processes)]
   procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -118,6 +118,15 @@ def is_primary() -> bool:
   return jax.process_index() == 0
 
 
+def free_port() -> int:
+  """A free TCP port on localhost: a loopback coordinator's, for local multi-process runs
+  (experiments.bench processes, tests/test_distributed.py)."""
+  import socket
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
 def barrier(name: str) -> None:
   """Waits until every process reaches the barrier `name` (no-op with one process)."""
   import jax

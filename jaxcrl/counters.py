@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 LOW_BITS = 30
@@ -53,7 +54,6 @@ class Count:
   def value(self):
     """The exact count on the host: a Python int, or an int64 numpy array for batched
     leaves."""
-    import numpy as np
     value = np.asarray(self.high, np.int64) * _BASE + np.asarray(self.low, np.int64)
     return int(value) if value.ndim == 0 else value
 

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import rundir, run
+from experiments import distributed, rundir, run
 from experiments.checkpoint import CheckpointStore, to_raw
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -22,12 +22,6 @@ TINY = ["--env", "ProbeCostlyBandit", "--algo", "ppo_lag", "--steps", "192",
         "--num-epochs", "1", "--policy-hidden", "8", "--value-hidden", "8",
         "--lagrange-lr", "0.5", "--seeds", "2", "--cost-limits", "0.2,0.5",
         "--log-every", "2", "--checkpoint-every", "2", "--no-progress", "--no-plots"]
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
 
 
 def _env(**extra) -> dict[str, str]:
@@ -56,7 +50,7 @@ def _cli(argv: list[str], **env) -> subprocess.Popen:
 
 def _two_processes(argv: list[str]) -> list[tuple[int, str, str]]:
   """Runs `argv` as processes 0 and 1 of one run: [(exit status, stdout, stderr)]."""
-  flags = ["--coordinator", f"localhost:{_free_port()}", "--num-processes", "2"]
+  flags = ["--coordinator", f"localhost:{distributed.free_port()}", "--num-processes", "2"]
   procs = [_cli(argv + flags + ["--process-id", str(i)]) for i in range(2)]
   return [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
 
