@@ -142,3 +142,37 @@ def test_same_key_same_states_different_key_different_starts():
 def test_bad_sizes_raise(kwargs):
   with pytest.raises(ValueError, match=">= 1"):
     envs.wrap(CountingCostEnv(), **kwargs)
+
+
+def test_batch_any_cond_runs_fn_only_when_some_copy_needs_it_under_vmap():
+  calls = []
+
+  def fn(x):
+    jax.debug.callback(lambda: calls.append(1))
+    return x + 1.0
+
+  f = jax.jit(jax.vmap(jax.vmap(lambda p, x: envs.wrappers.batch_any_cond(p, fn, x))))
+  x = jnp.zeros((2, 3, B))
+  none = jnp.zeros((2, 3, B), bool)
+  out = f(none, x)
+  jax.effects_barrier()
+  assert calls == []  # a select would have evaluated fn
+  np.testing.assert_array_equal(out, 0.0)
+  out = f(none.at[1, 2, 0].set(True), x)
+  jax.effects_barrier()
+  assert calls == [1]  # one cond over all 2 x 3 copies
+  np.testing.assert_array_equal(out, 1.0)  # fn ran on every row, as without vmap
+
+
+def test_vmapped_members_step_as_they_do_alone():
+  # Members end episodes at different steps (terminations), so some steps reset one member only.
+  benv = envs.wrap(CountingCostEnv(terminate_at=0.5), num_envs=B, episode_length=3)
+  keys = jax.random.split(jax.random.key(11), 2)
+  actions = jnp.stack([_const(0.2, 6), _const(0.3, 6)], axis=1)  # [T, M, B, 1]
+  step = jax.jit(jax.vmap(benv.step))
+  states = jax.vmap(benv.reset)(keys)
+  alone = [benv.reset(k) for k in keys]
+  for action in actions:
+    states = step(states, action)
+    alone = [benv.step(s, a) for s, a in zip(alone, action)]
+    chex.assert_trees_all_equal(states, jax.tree.map(lambda *x: jnp.stack(x), *alone))
