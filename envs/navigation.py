@@ -139,14 +139,34 @@ class NavigationEnv(Env):
   def sample_layout(self, key: jax.Array) -> jax.Array:
     """[N, 2] initial positions: agent, then each group's objects in group order."""
     key_place, key_task = jax.random.split(key)
-    xy, _ = layout.sample(
-        key_place, jnp.asarray(self.keepouts), jnp.asarray(self._lo), jnp.asarray(self._hi))
+    xy, _ = layout.sample(key_place, *self._placement())
     return self._task_layout(key_task, xy)
+
+  def sample_layouts(self, keys: jax.Array) -> jax.Array:
+    """[B, N, 2] layouts for keys [B], with the restarts pooled over the batch.
+
+    The same distribution as `sample_layout`, and the same layout for every key whose first
+    attempt succeeds (`envs.layout.sample_batch`).
+    """
+    pairs = jax.vmap(jax.random.split)(keys)
+    xy, _ = layout.sample_batch(pairs[:, 0], *self._placement())
+    return jax.vmap(self._task_layout)(pairs[:, 1], xy)
+
+  def _placement(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+    return jnp.asarray(self.keepouts), jnp.asarray(self._lo), jnp.asarray(self._hi)
 
   # --- env API --------------------------------------------------------------------------------
   def reset(self, rng: jax.Array) -> State:
-    key_layout, key_yaw, key_next = jax.random.split(rng, 3)
-    xy = self.sample_layout(key_layout)
+    return self._start(rng, self.sample_layout(jax.random.split(rng, 3)[0]))
+
+  def reset_batch(self, rngs: jax.Array) -> State:
+    """State[B] for keys [B]: `reset` of each key, the layouts drawn by `sample_layouts`."""
+    xy = self.sample_layouts(jax.vmap(lambda k: jax.random.split(k, 3)[0])(rngs))
+    return jax.vmap(self._start)(rngs, xy)
+
+  def _start(self, rng: jax.Array, xy: jax.Array) -> State:
+    """The initial state on layout xy [N, 2] (rng as given to `reset`)."""
+    _, key_yaw, key_next = jax.random.split(rng, 3)
     yaws = jax.random.uniform(key_yaw, (xy.shape[0],), maxval=2 * jnp.pi)
     slices = {name: slice(*ends) for name, ends in self._layout_slices.items()}
     ws = self.world.init(Layout(

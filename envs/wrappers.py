@@ -36,6 +36,20 @@ EPISODE_KEYS = ("steps", "truncation", "episode_return", "episode_cost")
 TASK_REWARD = "task_reward"
 
 
+def reset_batch(env: Env, keys: jax.Array) -> State:
+  """State[B] for keys [B]: the env's own `reset_batch` where its class defines one, else
+  `jax.vmap(env.reset)`.
+
+  Navigation tasks define one that pools layout restarts over the batch. The method is looked
+  up on the class, not the instance, because Brax's `Wrapper` forwards unknown attributes to
+  the env inside it: a wrapper that changes `reset` without defining `reset_batch` must not
+  reach past itself. Every wrapper here defines both.
+  """
+  if getattr(type(env), "reset_batch", None) is None:
+    return jax.vmap(env.reset)(keys)
+  return env.reset_batch(keys)
+
+
 def task_reward(state: State) -> jax.Array:
   """The task's own reward of the step: info['task_reward'] where a wrapper reshaped the
   reward, else the reward."""
@@ -50,6 +64,9 @@ class ActionRepeat(Wrapper):
       raise ValueError(f"action_repeat must be >= 1, got {repeats}")
     super().__init__(env)
     self.repeats = repeats
+
+  def reset_batch(self, keys: jax.Array) -> State:
+    return reset_batch(self.env, keys)
 
   def step(self, state: State, action: jax.Array) -> State:
     if self.repeats == 1:
@@ -82,7 +99,12 @@ class EpisodeWrapper(Wrapper):
     self.action_repeat = action_repeat
 
   def reset(self, key: jax.Array) -> State:
-    state = self.env.reset(key)
+    return self._start(self.env.reset(key))
+
+  def reset_batch(self, keys: jax.Array) -> State:
+    return jax.vmap(self._start)(reset_batch(self.env, keys))
+
+  def _start(self, state: State) -> State:
     zero = jnp.zeros((), jnp.float32)
     info = {
         **state.info,
@@ -127,15 +149,16 @@ class AutoResetVmapWrapper(Wrapper):
     super().__init__(env)
     self.num_envs = num_envs
 
-  def _reset_one(self, key: jax.Array) -> State:
-    key_reset, key_next = jax.random.split(key)
-    state = self.env.reset(key_reset)
+  def _reset_many(self, keys: jax.Array) -> State:
+    """State[B] reset from keys [B], each env keeping its next reset's key."""
+    pairs = jax.vmap(jax.random.split)(keys)
+    state = reset_batch(self.env, pairs[:, 0])
     return state.replace(
-        info={**state.info, "final_obs": state.obs, "reset_key": key_next}
+        info={**state.info, "final_obs": state.obs, "reset_key": pairs[:, 1]}
     )
 
   def reset(self, key: jax.Array) -> State:
-    return jax.vmap(self._reset_one)(jax.random.split(key, self.num_envs))
+    return self._reset_many(jax.random.split(key, self.num_envs))
 
   def step(self, state: State, action: jax.Array) -> State:
     stepped = jax.vmap(self.env.step)(state, action)
@@ -146,7 +169,7 @@ class AutoResetVmapWrapper(Wrapper):
 
   def _reset_done(self, s: State) -> State:
     """State[B] with every done env replaced by a fresh reset (computed for all B)."""
-    fresh = jax.vmap(self._reset_one)(s.info["reset_key"])
+    fresh = self._reset_many(s.info["reset_key"])
     kept = {k: s.info[k] for k in EPISODE_KEYS + ("final_obs",) if k in s.info}
     fresh = fresh.replace(
         reward=s.reward, cost=s.cost, done=s.done, metrics=s.metrics,
@@ -175,18 +198,18 @@ def batch_any_cond(pred: jax.Array, fn, operand):
   """`fn(operand)` if any element of `pred` is true, else `operand`; also under `jax.vmap`.
 
   A `lax.cond` whose predicate is batched by `vmap` becomes a select that evaluates `fn`
-  every time. Here a vmapped call folds the mapped axis into the leading axis of every leaf
-  and makes one cond over all copies: `fn` runs whenever any copy needs it, on all of them.
+  every time. Here the vmapped copies share one cond: `fn` runs on every copy (`jax.vmap`
+  over them, each copy seeing only its own operand) whenever any copy needs it.
 
   Args:
-    pred: [B] bool. operand: pytree whose leaves all lead with the same axis B.
-    fn: operand -> operand of the same structure, a function of each row's own data only
-      (rows from several vmapped copies are stacked into one call of `fn`).
+    pred: [B] bool. operand: pytree whose leaves lead with the same axis B.
+    fn: operand -> operand of the same structure.
   """
 
+  # Leaves carry a copies axis G in front: [G, B, ...]; nested vmaps fold into it.
   @jax.custom_batching.custom_vmap
   def run(pred, operand):
-    return jax.lax.cond(jnp.any(pred), fn, lambda x: x, operand)
+    return jax.lax.cond(jnp.any(pred), jax.vmap(fn), lambda x: x, operand)
 
   @run.def_vmap
   def _rule(axis_size, in_batched, pred, operand):
@@ -194,13 +217,13 @@ def batch_any_cond(pred: jax.Array, fn, operand):
       x = x if batched else jnp.broadcast_to(x, (axis_size,) + x.shape)
       return x.reshape((x.shape[0] * x.shape[1],) + x.shape[2:])
 
-    flat = jax.tree.map(fold, (pred, operand), tuple(in_batched))
-    out = run(*flat)
+    out = run(*jax.tree.map(fold, (pred, operand), tuple(in_batched)))
     out = jax.tree.map(
         lambda x: x.reshape((axis_size, x.shape[0] // axis_size) + x.shape[1:]), out)
     return out, jax.tree.map(lambda _: True, out)
 
-  return run(pred, operand)
+  out = run(pred[None], jax.tree.map(lambda x: x[None], operand))
+  return jax.tree.map(lambda x: x[0], out)
 
 
 def wrap(

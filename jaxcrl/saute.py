@@ -39,7 +39,7 @@ from brax.envs.base import Env, Wrapper
 from flax import struct
 
 from envs.base import State
-from envs.wrappers import TASK_REWARD
+from envs.wrappers import TASK_REWARD, reset_batch
 from jaxcrl.learners import ppo
 
 
@@ -92,7 +92,12 @@ class SauteWrapper(Wrapper):
                          info={**state.info, "saute_z": z, TASK_REWARD: task_reward})
 
   def reset(self, key: jax.Array) -> State:
-    state = self.env.reset(key)
+    return self._start(self.env.reset(key))
+
+  def reset_batch(self, keys: jax.Array) -> State:
+    return jax.vmap(self._start)(reset_batch(self.env, keys))
+
+  def _start(self, state: State) -> State:
     return self._augment(state, jnp.ones((), jnp.float32),
                          jnp.zeros_like(state.reward, jnp.float32))
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs import lidar
+from envs import layout, lidar
 from envs.render import render_html
 
 def _numeric(tree):
@@ -213,3 +213,74 @@ def test_render_html_shows_hazards_goal_and_vases(point1_mjx, point1):
   for name in ["agent", "goal0", "hazards7", "vases0"]:
     assert name in system["geoms"]
   assert len(system["states"]["x"]) == 4
+
+
+def _two_on_a_line():
+  """Two objects of keepout 0.4 on a line: x in [-0.6, 0.6], |x1 - x2| >= 0.8 needed.
+
+  The second fits only when |x1| >= 0.2, so restarts must leave x1 out of (-0.2, 0.2), and
+  x1 has the density of the restart law, proportional to 1 - (1 - q(x1))^100 with
+  q = (|x1| - 0.2) / 1.2 the second object's clear share of its 100 draws.
+  """
+  keepouts = jnp.array([0.4, 0.4])
+  lo = jnp.array([[-1.0, -0.4], [-1.0, -0.4]])
+  hi = jnp.array([[1.0, 0.4], [1.0, 0.4]])
+  grid = np.linspace(0.2, 0.6, 40001)
+  density = 1.0 - (1.0 - (grid - 0.2) / 1.2) ** 100
+  return (keepouts, lo, hi), float(np.sum(grid * density) / np.sum(density))
+
+
+def test_layout_restarts_draw_the_restart_law_pooled_or_not():
+  placement, mean_abs_x1 = _two_on_a_line()
+  keys = jax.random.split(jax.random.key(0), 4096)
+  alone, ok_alone = jax.jit(jax.vmap(lambda k: layout.sample(k, *placement)))(keys)
+  pooled, ok_pooled = jax.jit(lambda k: layout.sample_batch(k, *placement))(keys)
+  for xy, ok in ((alone, ok_alone), (pooled, ok_pooled)):
+    chex.assert_shape(xy, (4096, 2, 2))
+    assert np.all(ok)
+    x1 = np.abs(np.asarray(xy[:, 0, 0]))
+    assert x1.min() >= 0.2 and np.all(np.abs(np.asarray(xy[:, 0] - xy[:, 1])[:, 0]) >= 0.8 - 1e-6)
+    np.testing.assert_allclose(x1.mean(), mean_abs_x1, atol=0.01)  # 5 standard errors
+  # Where an env's first attempt succeeds, the pooled layout is that env's own.
+  first = np.abs(np.asarray(alone[:, 0, 0] - pooled[:, 0, 0])) == 0
+  assert 0.4 < first.mean() < 0.9
+  np.testing.assert_array_equal(np.asarray(alone)[first], np.asarray(pooled)[first])
+
+
+def test_button_layouts_are_all_clear_and_batch_reset_matches_single_resets():
+  # A Button level 1 attempt succeeds 2% of the time: every env restarts, most many times.
+  env = envs.make("PointButton1")
+  keys = jax.random.split(jax.random.key(1), 64)
+  layout_keys = jax.vmap(lambda k: jax.random.split(k, 3)[0])(keys)  # as reset splits them
+  xy = np.asarray(jax.jit(env.sample_layouts)(layout_keys))
+  keep = np.asarray(env.keepouts)
+  d = np.linalg.norm(xy[:, :, None] - xy[:, None], axis=-1)
+  # The goal marker is placed clear too, then moved onto the goal button.
+  goal = env._layout_slices["goal"][0]
+  pairs = ~np.eye(len(keep), dtype=bool)
+  pairs[goal, :] = pairs[:, goal] = False
+  assert np.all(d[:, pairs] >= (keep[:, None] + keep[None, :])[pairs] - 1e-6)
+  assert np.all(np.min(d[:, goal, slice(*env._layout_slices["buttons"])], axis=1) == 0)
+  assert len(np.unique(xy[:, 0, 0])) == 64
+  # reset_batch is reset on the pooled layouts.
+  batch = jax.jit(env.reset_batch)(keys)
+  one = jax.jit(env._start)(keys[5], jnp.asarray(xy[5]))
+  chex.assert_trees_all_equal(jax.tree.map(lambda x: x[5], batch), one)
+
+
+def test_vmapped_members_reset_button_layouts_as_they_do_alone():
+  # Pooled restarts stay within one member's env batch: a member's resets and auto-resets do
+  # not depend on which other members are vmapped beside it.
+  benv = envs.wrap(envs.make("PointButton1"), num_envs=4, episode_length=2)
+  keys = jax.random.split(jax.random.key(2), 3)
+  actions = jnp.full((3, 2, 4, 2), 0.5)  # [T, members, B, A]; episodes end at steps 2
+
+  def roll(key, actions):
+    return jax.lax.scan(lambda s, a: (benv.step(s, a),) * 2, benv.reset(key), actions)[1]
+
+  together = jax.jit(jax.vmap(roll, in_axes=(0, 1)))
+  first = together(keys[:2], actions)
+  other = together(keys[jnp.array([2, 1])], actions)  # member 1 beside another neighbour
+  chex.assert_trees_all_equal(jax.tree.map(lambda x: x[1], first),  # [members, T, B, ...]
+                              jax.tree.map(lambda x: x[1], other))
+  assert not np.allclose(first.obs[0], other.obs[0])

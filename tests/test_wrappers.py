@@ -149,19 +149,20 @@ def test_batch_any_cond_runs_fn_only_when_some_copy_needs_it_under_vmap():
 
   def fn(x):
     jax.debug.callback(lambda: calls.append(1))
-    return x + 1.0
+    return x + jnp.sum(x) + 1.0  # a whole-batch function: copies must not see each other
 
   f = jax.jit(jax.vmap(jax.vmap(lambda p, x: envs.wrappers.batch_any_cond(p, fn, x))))
-  x = jnp.zeros((2, 3, B))
+  x = jnp.zeros((2, 3, B)).at[0, 1, 2].set(5.0)
   none = jnp.zeros((2, 3, B), bool)
   out = f(none, x)
   jax.effects_barrier()
   assert calls == []  # a select would have evaluated fn
-  np.testing.assert_array_equal(out, 0.0)
+  np.testing.assert_array_equal(out, x)
   out = f(none.at[1, 2, 0].set(True), x)
   jax.effects_barrier()
   assert calls == [1]  # one cond over all 2 x 3 copies
-  np.testing.assert_array_equal(out, 1.0)  # fn ran on every row, as without vmap
+  # fn ran on every copy, each on its own rows, as it does without vmap.
+  np.testing.assert_array_equal(out, x + 1.0 + np.asarray(x).sum(-1, keepdims=True))
 
 
 def test_vmapped_members_step_as_they_do_alone():
