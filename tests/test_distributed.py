@@ -65,7 +65,33 @@ def _assert_states(a_dir, b_dir, exact: bool):
     chex.assert_trees_all_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_two_processes_train_as_one_process_does_and_resume_in_their_layout(tmp_path, capsys):
+def test_two_processes_train_as_one_process_does(tmp_path):
+  _two_processes_as_one(tmp_path)
+
+
+@pytest.mark.slow  # the fast tier's budget: a second pair of processes and a third run
+def test_two_processes_resume_in_their_layout_and_only_there(tmp_path, capsys):
+  two = _two_processes_as_one(tmp_path)
+  # Its checkpoints hold two processes' shards: one process refuses to resume it...
+  capsys.readouterr()
+  assert run.main(["--resume", str(two), "--no-progress", "--no-plots"]) == 2
+  assert capsys.readouterr().err.strip().splitlines()[-1] == (
+      f"error: {str(two)!r} was trained by 2 process(es); resume it with 2 (this is 1): "
+      "its checkpoints hold each process's shards")
+  # ... two processes extend it, and it ends where one uninterrupted 2-device run ends.
+  results = _two_processes(["--resume", str(two), "--steps", "256", "--no-progress",
+                            "--no-plots"])
+  assert [r[0] for r in results] == [0, 0], results[0][2][-2000:]
+  longer = tmp_path / "longer"
+  single = _cli([*TINY, "--steps", "256", "--out", str(longer)],
+                XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  assert single.wait(timeout=300) == 0, single.stderr.read()[-2000:]
+  assert CheckpointStore(two / "checkpoints").steps() == [4, 6, 8]
+  _assert_states(two, longer, exact=True)
+
+
+def _two_processes_as_one(tmp_path):
+  """Trains TINY in two processes, in one process on two devices and on one; checks them."""
   two, one, one_2dev = tmp_path / "two", tmp_path / "one", tmp_path / "one_2dev"
   results = _two_processes(TINY + ["--out", str(two)])
   assert [r[0] for r in results] == [0, 0], results[0][2][-2000:] + results[1][2][-2000:]
@@ -91,23 +117,7 @@ def test_two_processes_train_as_one_process_does_and_resume_in_their_layout(tmp_
                                rtol=1e-5, atol=1e-6)
   _assert_states(two, one_2dev, exact=True)
   _assert_states(two, one, exact=False)
-
-  # Its checkpoints hold two processes' shards: one process refuses to resume it...
-  capsys.readouterr()
-  assert run.main(["--resume", str(two), "--no-progress", "--no-plots"]) == 2
-  assert capsys.readouterr().err.strip().splitlines()[-1] == (
-      f"error: {str(two)!r} was trained by 2 process(es); resume it with 2 (this is 1): "
-      "its checkpoints hold each process's shards")
-  # ... two processes extend it, and it ends where one uninterrupted 2-device run ends.
-  results = _two_processes(["--resume", str(two), "--steps", "256", "--no-progress",
-                            "--no-plots"])
-  assert [r[0] for r in results] == [0, 0], results[0][2][-2000:]
-  longer = tmp_path / "longer"
-  single = _cli([*TINY, "--steps", "256", "--out", str(longer)],
-                XLA_FLAGS="--xla_force_host_platform_device_count=2")
-  assert single.wait(timeout=300) == 0, single.stderr.read()[-2000:]
-  assert CheckpointStore(two / "checkpoints").steps() == [4, 6, 8]
-  _assert_states(two, longer, exact=True)
+  return two
 
 
 @pytest.mark.slow  # the fast tier's budget; the flags' test above covers the mechanics

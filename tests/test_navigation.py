@@ -271,7 +271,8 @@ def test_button_layouts_are_all_clear_and_batch_reset_matches_single_resets():
 def test_vmapped_members_reset_button_layouts_as_they_do_alone():
   # Pooled restarts stay within one member's env batch: a member's resets and auto-resets do
   # not depend on which other members are vmapped beside it.
-  benv = envs.wrap(envs.make("PointButton1"), num_envs=4, episode_length=2)
+  # Level 0: a first attempt fails 71% of the time, and it compiles faster than level 1.
+  benv = envs.wrap(envs.make("PointButton0"), num_envs=4, episode_length=2)
   keys = jax.random.split(jax.random.key(2), 3)
   actions = jnp.full((3, 2, 4, 2), 0.5)  # [T, members, B, A]; episodes end at steps 2
 

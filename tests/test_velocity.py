@@ -21,6 +21,13 @@ SIZES = {
 }
 PLANAR_SPEED = {"AntVelocity", "HumanoidVelocity"}
 ROLLOUT_STEPS = 8
+# The fast tier's budget: the slowest traces run under `pytest -m slow` only.
+SLOW_SHAPES = {"AntVelocity", "HumanoidVelocity", "Walker2dVelocity"}  # Ant is probed below
+SLOW_THRESHOLDS = {"HumanoidVelocity", "Walker2dVelocity"}
+
+
+def _tiered(names, slow):
+  return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
 
 
 def test_all_six_tasks_are_registered():
@@ -28,7 +35,7 @@ def test_all_six_tasks_are_registered():
   assert len(NAMES) == 6
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _tiered(NAMES, SLOW_SHAPES))
 def test_batched_shapes_and_dtypes(name):
   env = envs.make(name)
   assert env.episode_length == 1000
@@ -61,7 +68,7 @@ def _root_speeds(name, threshold):
   return speeds, np.array([c[1] for c in cases])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _tiered(NAMES, SLOW_THRESHOLDS))
 def test_cost_threshold_on_displaced_poses(name):
   """Velocity and cost between two poses whose root moved by speed * dt (no physics step)."""
   env = envs.make(name)
