@@ -35,3 +35,14 @@ def test_bench_train_settings_per_algorithm(capsys):
   rows = [line.rsplit(": ", 1)[0].strip() for line in capsys.readouterr().out.splitlines()
           if "env steps/s" in line]
   assert rows == ["ppo", "cpo:fvp_sample_freq=2"]
+
+def test_members_vmaps_the_rollout_and_counts_every_member(capsys, monkeypatch):
+  from experiments import bench_envs
+  assert bench.main(["envs", "--envs", "PointGoal0", "--members", "-1"]) == 2
+  assert capsys.readouterr().err == "error: --members must be >= 0, got -1\n"
+  clock = iter(range(100))  # every perf_counter() call advances one second
+  monkeypatch.setattr(bench_envs.time, "perf_counter", lambda: float(next(clock)))
+  one = bench_envs.bench_env("ProbeTwoRegion", batch=2, steps=3)
+  two = bench_envs.bench_env("ProbeTwoRegion", batch=2, steps=3, members=2)
+  assert (one["run_s"], one["steps_per_s"]) == (1.0, 6.0)  # 2 envs x 3 steps in 1 s
+  assert (two["run_s"], two["steps_per_s"]) == (1.0, 12.0)  # 2 members of those
