@@ -38,6 +38,15 @@ def _draw(key, keepout, lo, hi, tries):
   return jax.random.uniform(key, (tries, 2), minval=lo + keepout, maxval=hi - keepout)
 
 
+def _attempter(keepouts, lo, hi, fixed, fixed_xy, tries):
+  """key -> (xy [N, 2], ok []): one attempt at the whole layout (no restart)."""
+  n = keepouts.shape[0]
+  if fixed is None:
+    fixed = jnp.zeros((n,), bool)
+    fixed_xy = jnp.zeros((n, 2))
+  return lambda key: _attempt(key, keepouts, lo, hi, fixed, fixed_xy, tries)
+
+
 def _attempt(key, keepouts, lo, hi, fixed, fixed_xy, tries):
   n = keepouts.shape[0]
   keys = jax.random.split(key, n)
@@ -76,18 +85,14 @@ def sample(
   Returns:
     xy: [N, 2] positions; ok: [] bool, False if every attempt failed.
   """
-  n = keepouts.shape[0]
-  if fixed is None:
-    fixed = jnp.zeros((n,), bool)
-    fixed_xy = jnp.zeros((n, 2))
+  attempt = _attempter(keepouts, lo, hi, fixed, fixed_xy, tries)
   key, key_first = jax.random.split(key)
-  xy, ok = _attempt(key_first, keepouts, lo, hi, fixed, fixed_xy, tries)
+  xy, ok = attempt(key_first)
 
   def again(carry):
     key, _, _, count = carry
     key, key_attempt = jax.random.split(key)
-    xy, ok = _attempt(key_attempt, keepouts, lo, hi, fixed, fixed_xy, tries)
-    return key, xy, ok, count + 1
+    return key, *attempt(key_attempt), count + 1
 
   _, xy, ok, _ = jax.lax.while_loop(
       lambda c: ~c[2] & (c[3] < max_restarts), again, (key, xy, ok, 0))
@@ -119,11 +124,8 @@ def sample_batch(
   Returns:
     xy: [B, N, 2]; ok: [B] bool, False for an env left without a clear layout.
   """
-  b, n = keys.shape[0], keepouts.shape[0]
-  if fixed is None:
-    fixed = jnp.zeros((n,), bool)
-    fixed_xy = jnp.zeros((n, 2))
-  attempt = jax.vmap(lambda k: _attempt(k, keepouts, lo, hi, fixed, fixed_xy, tries))
+  b = keys.shape[0]
+  attempt = jax.vmap(_attempter(keepouts, lo, hi, fixed, fixed_xy, tries))
   pairs = jax.vmap(jax.random.split)(keys)  # as `sample`: (key, key_first)
   xy, ok = attempt(pairs[:, 1])
   key = jax.random.fold_in(pairs[0, 0], b)
