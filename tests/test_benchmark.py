@@ -97,6 +97,11 @@ def test_the_suites_say_what_the_issue_asks():
       k: v for k, v in sg.items() if k not in ("name", "tasks", "description")}
   smoke = benchmark.load_suite("smoke").definition
   assert (len(smoke["tasks"]), len(smoke["algorithms"]), smoke["seeds"]) == (2, 3, 1)
+  headline = benchmark.load_suite("headline").definition
+  assert headline["tasks"] == sg["tasks"][:4] and headline["algorithms"] == [
+      "ppo_lag", "ppo_statewise_auto"]
+  assert {k: v for k, v in headline.items() if k in ("seeds", "cost_limits", "settings")} == {
+      k: v for k, v in sg.items() if k in ("seeds", "cost_limits", "settings")}
 
 
 def test_settings_tables_override_in_order(tmp_path):
