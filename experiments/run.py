@@ -50,13 +50,13 @@ from experiments.cli import (Parser, UsageError, add_dataclass_flags, dataclass_
                              usage_errors)
 
 # The default run, `python -m experiments.run` with no flags: under 3 minutes on a 2-core
-# CPU, compile included (2:51 with two other jobs on the cores), and long enough to end
-# visibly learning: return 1.9 against the random policy's -0.1, cost 27.6 against the
-# limit 25 and the random policy's 37, lambda 0.3 (docs/usage.md). Flags override these.
+# CPU, compile included (about 1 minute from an empty compile cache), and long enough to end
+# visibly learning: return 5.3 against the random policy's -0.1, cost 25.0 against the
+# limit 25 and the random policy's 37, lambda 0.2 (docs/usage.md). Flags override these.
 DEFAULT_ENV = "PointGoal1"
 DEFAULT_OVERRIDES = dict(
     algo="ppo_lag",
-    num_timesteps=1_000_000,
+    num_timesteps=3_000_000,
     num_envs=32,
     unroll_length=125,
     num_minibatches=8,
