@@ -198,18 +198,26 @@ def batch_any_cond(pred: jax.Array, fn, operand):
   """`fn(operand)` if any element of `pred` is true, else `operand`; also under `jax.vmap`.
 
   A `lax.cond` whose predicate is batched by `vmap` becomes a select that evaluates `fn`
-  every time. Here the vmapped copies share one cond: `fn` runs on every copy (`jax.vmap`
-  over them, each copy seeing only its own operand) whenever any copy needs it.
+  every time. Here the vmapped copies share one cond: whenever any copy needs `fn`, it runs
+  on every copy (`jax.vmap` over them, each seeing only its own operand) and each copy keeps
+  its result only where its own `pred` has a true element, as it would alone.
 
   Args:
     pred: [B] bool. operand: pytree whose leaves lead with the same axis B.
     fn: operand -> operand of the same structure.
   """
 
+  def apply(pred, operand):
+    new = jax.vmap(fn)(operand)
+    need = jnp.any(pred, axis=1)
+    return jax.tree.map(
+        lambda n, o: jnp.where(need.reshape(need.shape + (1,) * (o.ndim - 1)), n, o),
+        new, operand)
+
   # Leaves carry a copies axis G in front: [G, B, ...]; nested vmaps fold into it.
   @jax.custom_batching.custom_vmap
   def run(pred, operand):
-    return jax.lax.cond(jnp.any(pred), jax.vmap(fn), lambda x: x, operand)
+    return jax.lax.cond(jnp.any(pred), apply, lambda _, x: x, pred, operand)
 
   @run.def_vmap
   def _rule(axis_size, in_batched, pred, operand):

@@ -161,8 +161,14 @@ def test_batch_any_cond_runs_fn_only_when_some_copy_needs_it_under_vmap():
   out = f(none.at[1, 2, 0].set(True), x)
   jax.effects_barrier()
   assert calls == [1]  # one cond over all 2 x 3 copies
-  # fn ran on every copy, each on its own rows, as it does without vmap.
-  np.testing.assert_array_equal(out, x + 1.0 + np.asarray(x).sum(-1, keepdims=True))
+  # Copy (1, 2) took fn of its own rows alone; the others kept theirs, as without vmap.
+  expected = np.asarray(x).copy()
+  expected[1, 2] += 1.0 + expected[1, 2].sum()
+  np.testing.assert_array_equal(out, expected)
+  out = f(none.at[0, 1, 1].set(True), x)
+  expected = np.asarray(x).copy()
+  expected[0, 1] += 1.0 + expected[0, 1].sum()  # the 5.0 in its rows reaches only them
+  np.testing.assert_array_equal(out, expected)
 
 
 def test_vmapped_members_step_as_they_do_alone():
