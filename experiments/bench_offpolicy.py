@@ -34,7 +34,7 @@ import jax
 from brax.envs.base import Wrapper
 
 import jaxcrl
-from experiments.bench_train import DEFAULT_ENV, bench_env, epoch_timer
+from experiments.bench_train import DEFAULT_ENV, bench_env, epoch_timer, time_round
 
 
 def _parse(argv):
@@ -170,19 +170,12 @@ def main(argv: list[str] | None = None) -> int:
   for algo, config in configs.items():
     compiled[algo], compile_s[algo] = _compile_jaxcrl(env, config, args.full_buffer)
   best = {}
-
-  def time_round():
-    for algo, run in compiled.items():
-      start = time.perf_counter()
-      run()
-      best[algo] = min(best.get(algo, float("inf")), time.perf_counter() - start)
-
   brax_sps = None
   if args.no_brax:
     for _ in range(args.repeats):
-      time_round()
+      time_round(compiled, best)
   else:
-    brax_sps = _time_brax(env, args, episode_length, time_round)
+    brax_sps = _time_brax(env, args, episode_length, lambda: time_round(compiled, best))
   rows = [] if brax_sps is None else [("brax_sac", brax_sps, None)]
   rows += [(algo, args.updates * args.num_envs / seconds, compile_s[algo])
            for algo, seconds in best.items()]

@@ -116,7 +116,7 @@ def _compile_jaxcrl(env, config: jaxcrl.TrainConfig):
   return (lambda: compiled(state)), compile_s
 
 
-def _time_round(compiled: dict, best: dict) -> None:
+def time_round(compiled: dict, best: dict) -> None:
   """Times one call of each compiled train, keeping the best seconds in `best`."""
   for name, fn in compiled.items():
     start = time.perf_counter()
@@ -236,10 +236,10 @@ def main(argv: list[str] | None = None) -> int:
   best, results = {}, {}
   if args.no_brax:
     for _ in range(args.repeats):
-      _time_round(compiled, best)
+      time_round(compiled, best)
   else:
     results["brax_ppo"] = _time_brax(env, base, episode_length, args.repeats,
-                                     lambda: _time_round(compiled, best))
+                                     lambda: time_round(compiled, best))
     print(f"{'brax_ppo':>14}: {results['brax_ppo']:12.0f} env steps/s")
   chunk = base.num_updates * base.batch_size * base.action_repeat
   width = max([14] + [len(spec) for spec in best])
