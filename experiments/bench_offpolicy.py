@@ -27,14 +27,14 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-import time
 from typing import Callable
 
 import jax
 from brax.envs.base import Wrapper
 
 import jaxcrl
-from experiments.bench_train import DEFAULT_ENV, bench_env, epoch_timer, time_round
+from experiments.bench_train import (DEFAULT_ENV, bench_env, compile_updates, epoch_timer,
+                                     time_round)
 
 
 def _parse(argv):
@@ -82,10 +82,6 @@ def _compile_jaxcrl(env, config: jaxcrl.TrainConfig, full: bool
   donated state back, from a state past the replay warm-up (its buffer marked full if
   `full`)."""
   init, update = jaxcrl.make_init_update(env, config)
-
-  def updates(state):
-    return jax.lax.scan(lambda s, _: update(s), state, None, length=config.num_updates)
-
   state = jax.jit(init)(jax.random.key(0))
   warm = config.learner.warmup_steps // config.batch_size + 1
   state = jax.jit(lambda s: jax.lax.scan(lambda s, _: update(s), s, None, length=warm)[0])(
@@ -95,9 +91,7 @@ def _compile_jaxcrl(env, config: jaxcrl.TrainConfig, full: bool
     state = state.replace(learner=state.learner.replace(
         replay=buffer.replace(size=jax.numpy.full_like(buffer.size,
                                                        config.learner.buffer_size))))
-  start = time.perf_counter()
-  compiled = jax.jit(updates, donate_argnums=0).lower(state).compile()
-  compile_s = time.perf_counter() - start
+  compiled, compile_s = compile_updates(update, state, config.num_updates, donate=True)
   holder = [state]
 
   def run():
