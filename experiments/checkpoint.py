@@ -55,17 +55,26 @@ def _path_name(path: Any) -> str:
   return re.sub(r"[^A-Za-z0-9]+", "_", jax.tree_util.keystr(path)).strip("_")
 
 
-def to_raw(tree: Any) -> dict[str, Any]:
+def is_under(path: Any, prefixes: tuple[str, ...]) -> bool:
+  """Whether a leaf's path (`jax.tree_util.keystr` form, e.g. `.learner.replay.size`) is
+  one of `prefixes` or below one."""
+  name = jax.tree_util.keystr(path)
+  return any(name == p or name.startswith(p + ".") or name.startswith(p + "[")
+             for p in prefixes)
+
+
+def to_raw(tree: Any, omit: tuple[str, ...] = ()) -> dict[str, Any]:
   """A flat {name: array} of the tree's leaves, keys as their uint32 `key_data`.
 
   Names are `<leaf index>_<path>` so they are unique, readable and sorted in tree order;
   `from_raw` matches them by path. Zero-size leaves (e.g. an MJX model's empty actuator
   state) are left out: orbax refuses to save them, and `from_raw` rebuilds them from the
-  template's shape.
+  template's shape. So are the subtrees at the keystr paths `omit` (`is_under`), which a
+  restore takes from its `fill`.
   """
   raw = {}
   for i, (path, x) in enumerate(jax.tree_util.tree_flatten_with_path(tree)[0]):
-    if _size(x) == 0:
+    if _size(x) == 0 or is_under(path, omit):
       continue
     raw[f"{i:05d}_{_path_name(path)}"] = jax.random.key_data(x) if _is_key(x) else x
   return raw
@@ -94,14 +103,15 @@ def _is_concrete(x: Any) -> bool:
 
 
 def from_raw(raw: dict[str, Any], template: Any, fill: Any = None,
-             migrate: Callable[[dict], dict] | None = None) -> Any:
+             migrate: Callable[[dict], dict] | None = None,
+             omit: tuple[str, ...] = ()) -> Any:
   """Inverse of `to_raw`: the leaves of `raw` in `template`'s structure, keys re-wrapped.
 
   Leaves are found by path (the name after the index), after `migrate` (if given) has
   mapped {path: leaf} of an older tree layout to today's. A template leaf that `raw`
   lacks is taken from `fill` (same structure as `template`) when that leaf is concrete
-  there; otherwise, and for a leaf of `raw` the template lacks, raises ValueError
-  naming them.
+  there (with a note on stderr, unless it lies under `omit`: left out on purpose);
+  otherwise, and for a leaf of `raw` the template lacks, raises ValueError naming them.
   """
   by_path = {name.split("_", 1)[1]: x for name, x in raw.items()}  # to_raw: index_path
   if len(by_path) != len(raw):
@@ -123,7 +133,8 @@ def from_raw(raw: dict[str, Any], template: Any, fill: Any = None,
         missing.append(name)
         continue
       x = f
-      filled.append(name)
+      if not is_under(path, omit):
+        filled.append(name)
     elif _is_key(t):
       x = jax.random.wrap_key_data(x, impl=_key_impl(t))
     if x.shape != t.shape or x.dtype != t.dtype:
@@ -141,10 +152,16 @@ def from_raw(raw: dict[str, Any], template: Any, fill: Any = None,
 
 
 class CheckpointStore:
-  """Numbered checkpoints of one pytree in `directory` (synchronous, atomic per step)."""
+  """Numbered checkpoints of one pytree in `directory` (synchronous, atomic per step).
 
-  def __init__(self, directory: str | pathlib.Path, max_to_keep: int | None = 3):
+  `omit`: keystr paths of subtrees that `save` leaves out (`to_raw`); a restore of such a
+  checkpoint needs them in its `fill`.
+  """
+
+  def __init__(self, directory: str | pathlib.Path, max_to_keep: int | None = 3,
+               omit: tuple[str, ...] = ()):
     self.directory = pathlib.Path(directory).absolute()
+    self.omit = tuple(omit)
     self._manager = ocp.CheckpointManager(
         self.directory,
         item_handlers=ocp.StandardCheckpointHandler(),  # so a fresh store reads metadata
@@ -158,7 +175,7 @@ class CheckpointStore:
     return sorted(self._manager.all_steps())
 
   def save(self, step: int, tree: Any) -> None:
-    self._manager.save(step, args=ocp.args.StandardSave(to_raw(tree)), force=True)
+    self._manager.save(step, args=ocp.args.StandardSave(to_raw(tree, self.omit)), force=True)
     self._manager.wait_until_finished()
 
   def try_save(self, step: int, tree: Any) -> str | None:
@@ -186,11 +203,13 @@ class CheckpointStore:
             f"newest restorable checkpoint: {newest}")
 
   def restore(self, step: int, template: Any, fill: Any = None,
-              migrate: Callable[[dict], dict] | None = None) -> Any:
+              migrate: Callable[[dict], dict] | None = None,
+              omit: tuple[str, ...] = ()) -> Any:
     """The tree saved at `step`, with the structure, dtypes and key impls of `template`.
 
     Leaves the checkpoint lacks come from `fill`'s concrete leaves; `migrate` maps an
-    older layout's leaf paths (see `from_raw`).
+    older layout's leaf paths; `omit` names the subtrees left out on purpose (see
+    `from_raw`).
     """
     saved = self._manager.item_metadata(step)
     shardings = _shardings(template)
@@ -198,11 +217,11 @@ class CheckpointStore:
                                            sharding=shardings.get(name.split("_", 1)[1]))
                 for name, m in saved.items()}
     raw = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    return from_raw(raw, template, fill, migrate)
+    return from_raw(raw, template, fill, migrate, omit)
 
   def restore_latest(self, template: Any, fill: Any = None,
-                     migrate: Callable[[dict], dict] | None = None
-                     ) -> tuple[int, Any] | None:
+                     migrate: Callable[[dict], dict] | None = None,
+                     omit: tuple[str, ...] = ()) -> tuple[int, Any] | None:
     """(step, tree) from the newest step that restores, or None if there are no steps.
 
     Steps after the restored one are unusable; they are deleted so the resumed run can
@@ -213,7 +232,7 @@ class CheckpointStore:
     failures = []
     for step in reversed(self.steps()):
       try:
-        tree = self.restore(step, template, fill, migrate)
+        tree = self.restore(step, template, fill, migrate, omit)
       except Exception as err:  # noqa: BLE001 - any failure means "not a usable checkpoint"
         print(f"warning: checkpoint step {step} in {self.directory} is unreadable "
               f"({type(err).__name__}); trying an older one", file=sys.stderr)

@@ -136,6 +136,11 @@ def build_parser(prog: str = "python -m experiments.run",
                    help="updates between checkpoints (rounded up to a multiple of K)")
   run.add_argument("--keep-checkpoints", type=parse_int, default=3, metavar="N",
                    help="newest checkpoints kept on disk")
+  run.add_argument("--no-checkpoint-buffer", action="store_true",
+                   help="off-policy algorithms: leave the replay buffer out of checkpoints "
+                        "(about 170 MB per member per checkpoint at the default 1M buffer on "
+                        "PointGoal1); a resumed run starts with an empty buffer and warms up "
+                        "again, so it is no longer bit-identical to an uninterrupted one")
   run.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
   run.add_argument("--no-plots", action="store_true", help="skip plots at the end")
   faults = parser.add_argument_group("faults")
@@ -190,6 +195,13 @@ def _spec_from_args(args, parser: Parser, argv: list[str]) -> dict[str, Any]:
     settings["num_timesteps"] = steps
   algo = settings.pop("algo")
   config = algorithms.make_config(algo, **settings)  # ValueError -> exit 2
+  buffered = {}
+  if algorithms.is_off_policy(algo):
+    buffered = {"checkpoint_buffer": not args.no_checkpoint_buffer}
+  elif args.no_checkpoint_buffer:
+    off = ", ".join(a for a in algorithms.ALGOS if algorithms.is_off_policy(a))
+    raise UsageError(f"--no-checkpoint-buffer is for the off-policy algorithms ({off}); "
+                     f"{algo} keeps no replay buffer")
   if args.cost_limits is not None and given(argv, "--cost-limit"):
     raise UsageError("give --cost-limit or --cost-limits, not both")
   limits = args.cost_limits if args.cost_limits is not None else (config.cost_limit,)
@@ -214,7 +226,8 @@ def _spec_from_args(args, parser: Parser, argv: list[str]) -> dict[str, Any]:
       "env": env_name, "backend": backend, "seed": args.seed, "seeds": args.seeds,
       "cost_limits": [float(d) for d in limits],
       "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
-      "keep": args.keep_checkpoints, "config": dataclass_to_dict(config), "argv": argv, "versions": _versions(),
+      "keep": args.keep_checkpoints, **buffered, "config": dataclass_to_dict(config),
+      "argv": argv, "versions": _versions(),
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
   }
 
@@ -424,7 +437,8 @@ def train_run(run_dir: pathlib.Path, spec: dict, resuming: bool, progress: bool 
   primary = distributed.is_primary()
   built = built or rundir.build(spec)
   num_updates = built.config.num_updates
-  store = CheckpointStore(run_dir / rundir.CHECKPOINT_DIR, max_to_keep=spec.get("keep", 3))
+  store = CheckpointStore(run_dir / rundir.CHECKPOINT_DIR, max_to_keep=spec.get("keep", 3),
+                          omit=built.omit)
   start, state = 0, None
   if resuming:
     restore = rundir.restore_args(built)

@@ -111,6 +111,7 @@ class Built:
   keys: Any                # typed keys [M]
   init: Any                # (keys[M], stacked_config) -> TrainState[M], jitted
   update: Any              # unbatched update(state) -> (state, metrics)
+  omit: tuple = ()         # keystr paths its checkpoints leave out (`checkpoint_omits`)
 
 
 def is_legacy(spec: dict[str, Any]) -> bool:
@@ -216,7 +217,16 @@ def build(spec: dict[str, Any], backend: str | None = None) -> Built:
   init, update = jaxcrl.make_init_update(env, member_configs[0])
   return Built(env=env, config=member_configs[0], member_configs=member_configs,
                stacked_config=stacked, keys=keys, init=jax.jit(jax.vmap(init)),
-               update=update)
+               update=update, omit=checkpoint_omits(spec))
+
+
+def checkpoint_omits(spec: dict[str, Any]) -> tuple[str, ...]:
+  """The TrainState subtrees (keystr paths) the run's checkpoints leave out: the replay
+  buffer of an off-policy run started with --no-checkpoint-buffer; none otherwise."""
+  if spec.get("checkpoint_buffer", True):
+    return ()
+  from jaxcrl import algorithms
+  return (algorithms.get(spec["config"]["algo"]).driver.replay_path,)
 
 
 def state_template(built: Built) -> Any:
@@ -233,15 +243,25 @@ def restore_args(built: Built) -> dict[str, Any]:
   `cumulative_cost` (added with the train/cumulative_cost metric) with zeros, so a run
   resumed from a checkpoint older than that leaf counts its cost from the resume.
 
+  A run whose checkpoints leave subtrees out (`Built.omit`: the replay buffer) restores
+  them as zeros: an empty buffer (size and position 0), which the resumed run refills
+  from its warm-up on.
+
     store.restore(step, **restore_args(built)); store.restore_latest(**restore_args(built))
   """
   import jax
   import jax.numpy as jnp
+
+  from experiments.checkpoint import is_under
   template = state_template(built)
-  zeros = jax.tree.map(lambda t: jnp.zeros(t.shape, t.dtype), template.cumulative_cost)
-  return {"template": template,
-          "fill": template.replace(config=built.stacked_config, cumulative_cost=zeros),
-          "migrate": migrate_legacy_leaves}
+  zeros = lambda t: jnp.zeros(t.shape, t.dtype)
+  fill = template.replace(config=built.stacked_config,
+                          cumulative_cost=jax.tree.map(zeros, template.cumulative_cost))
+  if built.omit:
+    fill = jax.tree_util.tree_map_with_path(
+        lambda path, f: zeros(f) if is_under(path, built.omit) else f, fill)
+  return {"template": template, "fill": fill, "migrate": migrate_legacy_leaves,
+          "omit": built.omit}
 
 
 def latest_state(run_dir: str | pathlib.Path) -> tuple[int, Any]:

@@ -155,6 +155,9 @@ BAD = {
                                    "max_kl must be > 0, got -1.0"),
     "a multiplier setting of no multiplier": (["--algo", "cpo", "--lagrange-lr", "0.1"],
                                               "lagrange_lr is a setting of ppo_lag"),
+    "a buffer flag without a buffer": (["--no-checkpoint-buffer"],
+                                       "--no-checkpoint-buffer is for the off-policy "
+                                       "algorithms (sac, "),
 }
 
 

@@ -97,6 +97,46 @@ def test_resume_through_checkpoint_store_is_bit_identical(built, tmp_path):
   _assert_trees_equal((resumed, resumed_last), (straight, last))
 
 
+def test_no_checkpoint_buffer_saves_no_buffer_and_resumes_from_an_empty_one(tmp_path):
+  """--no-checkpoint-buffer: the checkpoints hold no `learner.replay` leaf (and take less
+  disk than the same run's with the buffer); the run resumes from an empty buffer, warms
+  up again (no gradient step while it refills) and trains on; eval reads its checkpoint."""
+  from experiments import eval as eval_cli
+  from experiments import rundir, run
+  from experiments.checkpoint import CheckpointStore
+  from experiments.logs import read_csv
+  # 4 updates of 4 envs x 8 steps into a 256-transition buffer, a 64-transition warm-up.
+  argv = ["--env", "ProbeCostlyBandit", "--algo", "sac_lag", "--steps", "128",
+          "--num-envs", "4", "--unroll-length", "8", "--buffer-size", "256",
+          "--batch-size", "16", "--warmup-steps", "64", "--policy-hidden", "8",
+          "--value-hidden", "8", "--log-every", "1", "--checkpoint-every", "4",
+          "--no-progress", "--no-plots"]
+  sizes = {}
+  for name, extra in (("with", []), ("without", ["--no-checkpoint-buffer"])):
+    out = tmp_path / name
+    assert run.main(argv + extra + ["--out", str(out)]) == 0
+    store = CheckpointStore(out / rundir.CHECKPOINT_DIR)
+    leaves = set(store._manager.item_metadata(4))
+    store.close()
+    replay = {n for n in leaves if "learner_replay" in n}
+    assert (len(replay) > 0) == (name == "with"), sorted(leaves)
+    sizes[name] = sum(f.stat().st_size for f in (out / rundir.CHECKPOINT_DIR).rglob("*")
+                      if f.is_file())
+  assert sizes["without"] < sizes["with"], sizes
+  out = tmp_path / "without"
+  assert rundir.read_spec(out)["checkpoint_buffer"] is False
+  assert rundir.read_spec(tmp_path / "with")["checkpoint_buffer"] is True
+  assert run.main(["--resume", str(out), "--steps", "256"]) == 0
+  columns = read_csv(out / "metrics" / "seed0_limit25.csv")
+  buffer, sgd = columns["sac/buffer_size"].tolist(), columns["policy/sgd_steps"].tolist()
+  # Updates 1-4 hold 32, 64, 96, 128 transitions and take gradient steps (utd 1 x 8 steps)
+  # from update 3 on, once the buffer held 64 before the update; resumed from an empty
+  # buffer, updates 5-6 warm up again.
+  assert buffer == [32, 64, 96, 128, 32, 64, 96, 128], buffer
+  assert sgd == [0, 0, 8, 8, 0, 0, 8, 8], sgd
+  assert eval_cli.main([str(out), "--episodes", "2"]) == 0
+
+
 def test_ring_buffer_wraps_around():
   """Capacity 5: items 0-2 fill slots 0-2; items 3-6 go to slots 3, 4, 0, 1 (the oldest,
   0 and 1, are overwritten); the next slot is 2 and the buffer is full."""

@@ -262,10 +262,14 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
 
 class Driver(NamedTuple):
   """What `Algorithm.driver` names: make_parts(env, config) -> (train._Parts, config) for
-  make_act / make_lambda / make_env / metric_keys, and make_init_update(env, config)."""
+  make_act / make_lambda / make_env / metric_keys, make_init_update(env, config), and
+  replay_path, the `jax.tree_util.keystr` path of the replay buffer in the TrainState (what
+  a run started with --no-checkpoint-buffer leaves out of its checkpoints)."""
 
   make_parts: Callable
   make_init_update: Callable
+  replay_path: str
 
 
-DRIVER = Driver(make_parts=make_parts, make_init_update=make_init_update)
+DRIVER = Driver(make_parts=make_parts, make_init_update=make_init_update,
+                replay_path=".learner.replay")
