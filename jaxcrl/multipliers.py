@@ -125,6 +125,11 @@ class StatewiseAutoConfig:
     d / T / (1 - cost_gamma) for long episodes, about d for short ones).
   statewise_kp: k_p, the proportional gain on the smoothed episode excess (>= 0): every
     lambda(s) is multiplied by exp(k_p E_bar), E_bar in [-1, 1].
+  statewise_shape_max: F, the bound on the shape |f(s)| in log lambda (>= 0; NaN or
+    larger than log(lambda_max / LAMBDA_FLOOR) -> that span, no bound of its own): a
+    state's lambda is at most exp(F) times the level's and at least exp(-F) times it.
+    0 makes lambda the same in every state (a scalar multiplier, PI-controlled in log
+    space).
   regression_steps: Adam steps of the regression per update (static).
   multiplier_hidden: hidden sizes of the lambda(s) MLP (static).
   """
@@ -135,6 +140,7 @@ class StatewiseAutoConfig:
   statewise_step: float = 0.02
   statewise_threshold: float = float("nan")
   statewise_kp: float = 2.0
+  statewise_shape_max: float = float("nan")
   regression_steps: int = static(4)
   multiplier_hidden: tuple = static((64, 64))
 
@@ -143,6 +149,7 @@ class StatewiseAutoConfig:
             "lambda_max": (f"> {LAMBDA_FLOOR:g}", lambda v: v > LAMBDA_FLOOR),
             "statewise_step": (">= 0", lambda v: v >= 0),
             "statewise_kp": (">= 0", lambda v: v >= 0),
+            "statewise_shape_max": (">= 0 or NaN", lambda v: (v != v) | (v >= 0)),
             "regression_steps": ("a positive integer",
                                  lambda v: v >= 1 and float(v).is_integer())}
 
@@ -431,7 +438,8 @@ class StatewiseAutoState:
 def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) -> Multiplier:
   """Self-tuning state-wise multiplier lambda(s) (ppo_statewise_auto).
 
-    log lambda(s) = clip(b + f_phi(s) + statewise_kp E_bar, log LAMBDA_FLOOR, log lambda_max)
+    log lambda(s) = clip(b + clip(f_phi(s), -F, F) + statewise_kp E_bar,
+                         log LAMBDA_FLOOR, log lambda_max)
 
     E      = clip((J_c - d) / d, -1, 1)              relative episode excess
     b     <- clip(b + statewise_step E, log LAMBDA_FLOOR - max_s f,
@@ -439,7 +447,7 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     E_bar <- EXCESS_EMA E_bar + (1 - EXCESS_EMA) E                      the P term
     e(s)   = clip((V_c_hat(s) - w) / w, -1, 1)       relative state excess
     f*(s)  = clip(f_old(s) + statewise_step (e(s) - mean_batch e), -F, F),
-             F = log(lambda_max / LAMBDA_FLOOR)                          the shape's target
+             F = min(statewise_shape_max, log(lambda_max / LAMBDA_FLOOR))  the shape's target
     phi   <- regression_steps Adam steps on 0.5 mean_s (f_phi(s) - f*(s))^2
 
   Why not ppo_statewise's update: its lambda(s) takes Adam steps of gradient ascent on
@@ -491,9 +499,21 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     return StatewiseAutoState(params=params, opt_state=optimizer(config).init(params),
                               level=level, excess_ema=jnp.zeros((), jnp.float32))
 
+  def shape_bound(config):
+    """F [] = min(statewise_shape_max, log(lambda_max / LAMBDA_FLOOR)); NaN -> the span."""
+    mc = config.multiplier
+    span = jnp.log(mc.lambda_max) - log_floor
+    return jnp.where(jnp.isnan(mc.statewise_shape_max), span,
+                     jnp.minimum(mc.statewise_shape_max, span))
+
+  def shape_of(params, obs, config):
+    """f(s) [N], the net's output within +-F."""
+    bound = shape_bound(config)
+    return jnp.clip(net.apply(params, obs), -bound, bound)
+
   def value(mstate, obs, config):
     mc = config.multiplier
-    z = mstate.level + net.apply(mstate.params, obs) + mc.statewise_kp * mstate.excess_ema
+    z = mstate.level + shape_of(mstate.params, obs, config) + mc.statewise_kp * mstate.excess_ema
     return jnp.exp(jnp.clip(z, log_floor, jnp.log(mc.lambda_max)))
 
   def update(mstate, batch, key, config):
@@ -504,7 +524,7 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     episodic = jnp.clip((batch.episode_cost - config.cost_limit) / limit, -1.0, 1.0)
     w = jnp.maximum(threshold(mstate, config), 1e-6)
     excess = jnp.clip((batch.cost_target - w) / w, -1.0, 1.0)
-    shape = net.apply(mstate.params, batch.obs)
+    shape = shape_of(mstate.params, batch.obs, config)
     # Anti-windup: b stops rising once every state over w (every state, if none is) is at
     # lambda_max, and stops falling once every state is at the floor; beyond, its steps
     # change no lambda that matters and would only have to be unwound.
@@ -514,9 +534,9 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
                      log_floor - shape.max(), log_max - lowest)
     excess_ema = EXCESS_EMA * mstate.excess_ema + (1.0 - EXCESS_EMA) * episodic
 
-    span = log_max - log_floor
+    bound = shape_bound(config)
     # A constant of the regression: computed from the old parameters, outside loss_fn.
-    target = jnp.clip(shape + mc.statewise_step * (excess - excess.mean()), -span, span)
+    target = jnp.clip(shape + mc.statewise_step * (excess - excess.mean()), -bound, bound)
 
     def loss_fn(params):
       return 0.5 * jnp.mean((net.apply(params, batch.obs) - target) ** 2)

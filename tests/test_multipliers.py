@@ -5,6 +5,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxcrl import multipliers
 from jaxcrl.algorithms import make_config
@@ -152,6 +153,21 @@ def test_statewise_auto_shape_moves_penalty_to_the_violating_state():
 def test_statewise_auto_clips_to_floor_and_max():
   lams = _auto_run(1.0, 30.0, updates=30, statewise_step=1.0, statewise_lr=0.1, lambda_max=3.0)
   np.testing.assert_allclose(lams[-1], [3.0, multipliers.LAMBDA_FLOOR], rtol=0.05)
+
+
+def test_statewise_auto_shape_bound():
+  """statewise_shape_max F bounds log(lambda(s) / level) to [-F, F]: at J_c = d the level
+  holds at 1 and the shape's pull (state 0 over w, state 1 under) stops at exp(+-F); F = 0
+  keeps lambda equal in every state; NaN leaves only the floor and lambda_max."""
+  for bound in (0.5, 1.0):
+    lams = _auto_run(1.0, 10.0, updates=30, statewise_step=0.3, statewise_shape_max=bound)
+    np.testing.assert_allclose(lams[-1], [np.exp(bound), np.exp(-bound)], rtol=0.03)
+  lams = _auto_run(1.0, 10.0, updates=10, statewise_step=0.3, statewise_shape_max=0.0)
+  np.testing.assert_allclose(lams, np.ones_like(lams), rtol=1e-6)
+  lams = _auto_run(1.0, 10.0, updates=30, statewise_step=0.3)
+  assert lams[-1, 0] == pytest.approx(10.0) and lams[-1, 1] < np.exp(-3.0), lams[-1]  # lambda_max
+  with pytest.raises(ValueError, match=r"statewise_shape_max must be >= 0 or NaN, got -1"):
+    make_config("ppo_statewise_auto", statewise_shape_max=-1.0)
 
 
 def test_statewise_auto_proportional_term_follows_the_smoothed_episode_excess():
