@@ -140,7 +140,7 @@ class StatewiseAutoConfig:
   statewise_step: float = 0.02
   statewise_threshold: float = float("nan")
   statewise_kp: float = 2.0
-  statewise_shape_max: float = float("nan")
+  statewise_shape_max: float = 1.0
   regression_steps: int = static(4)
   multiplier_hidden: tuple = static((64, 64))
 

@@ -110,12 +110,13 @@ def test_statewise_auto_initial_value_and_threshold():
 
 def _auto_run(init, episode_cost, target=(5.0, 0.0), updates=20, **settings):
   """lambda(s) [updates + 1, 2] of two states with cost-to-go `target` against w = 1 and
-  d = 10; no proportional term unless `statewise_kp` is given."""
+  d = 10; no proportional term unless `statewise_kp` is given, and the shape's full span
+  unless `statewise_shape_max` is."""
   obs = jnp.tile(jnp.eye(2), (8, 1))
   target = jnp.tile(jnp.asarray(target), 8)
   cfg, m = _auto(statewise_threshold=1.0, cost_limit=10.0, statewise_lambda_init=init,
                  **{"statewise_step": 0.1, "statewise_lr": 0.05, "regression_steps": 20,
-                    "statewise_kp": 0.0, **settings})
+                    "statewise_kp": 0.0, "statewise_shape_max": float("nan"), **settings})
   s = m.init(jax.random.key(0), cfg)
   update = jax.jit(m.update)
   lams = [np.asarray(m.value(s, jnp.eye(2), cfg))]
@@ -164,7 +165,7 @@ def test_statewise_auto_shape_bound():
     np.testing.assert_allclose(lams[-1], [np.exp(bound), np.exp(-bound)], rtol=0.03)
   lams = _auto_run(1.0, 10.0, updates=10, statewise_step=0.3, statewise_shape_max=0.0)
   np.testing.assert_allclose(lams, np.ones_like(lams), rtol=1e-6)
-  lams = _auto_run(1.0, 10.0, updates=30, statewise_step=0.3)
+  lams = _auto_run(1.0, 10.0, updates=30, statewise_step=0.3)   # NaN: the full span
   assert lams[-1, 0] == pytest.approx(10.0) and lams[-1, 1] < np.exp(-3.0), lams[-1]  # lambda_max
   with pytest.raises(ValueError, match=r"statewise_shape_max must be >= 0 or NaN, got -1"):
     make_config("ppo_statewise_auto", statewise_shape_max=-1.0)

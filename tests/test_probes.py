@@ -101,17 +101,22 @@ def test_two_region_statewise_lambda_rises_only_where_violating():
 
 
 @pytest.mark.slow
-def test_two_region_statewise_auto_meets_episode_limit_with_derived_threshold():
+@pytest.mark.parametrize("shape_max", [1.0, float("nan")], ids=["default", "full_span"])
+def test_two_region_statewise_auto_meets_episode_limit_with_derived_threshold(shape_max):
   """ppo_statewise_auto at its multiplier defaults, given only d = 3 (w derived from it):
-  lambda(s) rises in the costly region 0 alone, until the episode cost meets d. Known answer:
-  region 1 keeps the rewarding action (P -> 1); region 0 takes it with P = d / 10 = 0.3
-  on average (an episode lies in one region, each half the time, 20 steps of cost 1
-  each), with lambda = 1 in region 0 (one unit of reward per unit of cost) and at its
-  floor in region 1. Measured (2 seeds, last quarter of 1000 updates): cost 3.00 and 3.00,
+  lambda(s) rises in the costly region 0 relative to region 1, until the episode cost meets
+  d. Known answer: region 1 keeps the rewarding action (P -> 1); region 0 takes it with
+  P = d / 10 = 0.3 on average (an episode lies in one region, each half the time, 20 steps
+  of cost 1 each), with lambda = 1 in region 0 (one unit of reward per unit of cost);
+  region 1, always under w, sits at the shape's lower bound: exp(-2F) times region 0's
+  (0.135 at the default F = statewise_shape_max = 1), or at the floor 0.001 with the
+  full span (NaN). Its lambda does not matter there: nothing costs in region 1.
+  Measured (2 seeds, last quarter of 1000 updates), full span: cost 3.00 and 3.00,
   lambda 1.05 and 1.09 in region 0 against the floor 0.001 in region 1, final
-  P(a > 0) 0.29 and 0.26 in region 0, 1.00 in region 1."""
+  P(a > 0) 0.29 and 0.26 in region 0, 1.00 in region 1; F = 1: see docs/statewise.md."""
   lam, cost, violation, p_costly = _train_two_region("ppo_statewise_auto", 1000,
-                                                     cost_limit=3.0)
+                                                     cost_limit=3.0,
+                                                     statewise_shape_max=shape_max)
   last = lam.shape[1] * 3 // 4
   late_lam, late_cost = lam[:, last:].mean(1), cost[:, last:].mean(1)
   print("late lambda per region", late_lam.round(3).tolist(), "late cost",
@@ -120,6 +125,10 @@ def test_two_region_statewise_auto_meets_episode_limit_with_derived_threshold():
         "P(a>0) per region", np.round(p_costly, 3).tolist())
   assert np.all(np.abs(late_cost - 3.0) < 0.5), late_cost
   assert np.all((late_lam[:, 0] > 0.5) & (late_lam[:, 0] < 2.0)), late_lam
-  assert np.all(late_lam[:, 1] < 0.01), late_lam
+  if np.isnan(shape_max):
+    assert np.all(late_lam[:, 1] < 0.01), late_lam
+  else:
+    ratio = late_lam[:, 1] / late_lam[:, 0]
+    np.testing.assert_allclose(ratio, np.exp(-2 * shape_max), rtol=0.25)
   for p in p_costly:
     assert p[1] > 0.9 and abs(p[0] - 0.3) < 0.12, p
