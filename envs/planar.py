@@ -23,17 +23,28 @@ deepest first). No op gathers or scatters per pair: a body's share of a block is
 the other axes (and over its one-hot candidate slots).
 
 Contact response, each substep, after the robot's and the free bodies' unconstrained velocity
-update (`envs.planar_robots`): a velocity-level impulse per overlapping pair drives its
-separating velocity v_n towards MuJoCo's reference (solref CONTACT_TIME 1, critically damped:
-a_n = -b v_n + k depth, b = 2 / tc, k = 1 / tc^2, i.e. v_n <- (1 - dt b) v_n + dt k depth)
-through the pair's effective mass 1 / (J_a M_a^-1 J_a^T + J_b M_b^-1 J_b^T) (rotation included;
-fixed and mocap bodies have M^-1 = 0), with Coulomb friction FRICTION clipping the tangential
-impulse (target: no slip). All pairs update from the same velocities (Jacobi) for ITERATIONS
+update (`envs.planar_robots`): a velocity-level impulse per overlapping pair, through the pair's
+effective mass 1 / (J_a M_a^-1 J_a^T + J_b M_b^-1 J_b^T) (rotation included; fixed and mocap
+bodies have M^-1 = 0), drives its velocities to where MuJoCo's soft constraint takes a lone
+contact. MuJoCo's constrained acceleration along a constraint row is a1 = (1 - d) a0 + d a_ref,
+with a0 the unconstrained acceleration, a_ref = -B v0 + K d depth the reference (v0: the
+velocity at the substep's start; solref (CONTACT_TIME, 1): B = 2 / (d_max tc), K = 1 / (d_max
+tc)^2) and d = d(depth) the impedance (solimp IMPEDANCE: d0 at first touch, rising to d_max at
+IMPEDANCE_WIDTH of penetration). With v_pre = v0 + h a0 after the unconstrained update, the
+targets are therefore v_n <- (1 - d) v_pre + d ((1 - h B) v0 + h K d depth) for the separating
+velocity, so a robot held against an obstacle rests about 0.1 mm deep as in MuJoCo (a plain
+velocity target (1 - h B) v_pre + h K depth, as before, sinks it about 1 mm and holds contacts
+on longer). The sliding velocity's target is v_t <- (1 - d) (v_pre - v0): a stuck contact lets
+(1 - d) of the substep's tangential acceleration through, as MuJoCo's soft friction does, and
+removes earlier slip, as MuJoCo's default pyramidal cone does (its edges carry the normal's
+position term; a lone-row soft friction, (1 - d) v_pre + d (1 - h B) v0, slides a Point off a
+button that MuJoCo holds it against); the tangential impulse is clipped by Coulomb friction
+FRICTION times the normal one. All pairs update from the same velocities (Jacobi) for ITERATIONS
 passes, with accumulated, clamped impulses; each pair's update is divided by the number of
 overlapping pairs on the busier of its two bodies (mass splitting, an under-relaxation), so
-pairs sharing a body never overshoot: one pass is exact for a lone contact and leaves the
-rest of a shared one to the next substeps (a second pass costs 40% more with 10 vases). A pair
-is an active contact where depth > 0.
+pairs sharing a body never overshoot: one pass is exact for a lone contact and leaves the rest
+of a shared one to the next substeps (a second pass costs 40% more with 10 vases). A pair is an
+active contact where depth > 0.
 
 Timing (`envs.world`): the state keeps the bodies now and at the start of the last substep
 (`last`); every accessor reads `last` (the sensors also the velocity reached since), and
@@ -56,6 +67,8 @@ from envs.planar_robots import POINT, PlanarRobot
 from envs.world import Layout
 
 CONTACT_TIME = 0.02  # MuJoCo's default solref (0.02, 1)
+IMPEDANCE = (0.9, 0.95)  # MuJoCo's default solimp (d0, d_max, width 0.001, midpoint 0.5, power 2)
+IMPEDANCE_WIDTH = 0.001
 FRICTION = 1.0
 ITERATIONS = 1  # Jacobi passes per substep
 CANDIDATES = 4  # body pairs per block simulated in an env step, when a block has more
@@ -278,6 +291,15 @@ def _inv3_sym(m: jax.Array) -> jax.Array:
   return jnp.array([[c00, c01, c02], [c01, c11, c12], [c02, c12, c22]]) / det
 
 
+def _impedance(depth: jax.Array) -> jax.Array:
+  """MuJoCo's constraint impedance d [...] at penetration depth [...] (solimp IMPEDANCE,
+  IMPEDANCE_WIDTH, midpoint 0.5, power 2)."""
+  d0, d_max = IMPEDANCE
+  x = jnp.clip(depth / IMPEDANCE_WIDTH, 0.0, 1.0)
+  y = jnp.where(x <= 0.5, 2.0 * x ** 2, 1.0 - 2.0 * (1.0 - x) ** 2)
+  return d0 + y * (d_max - d0)
+
+
 def _cross(r: jax.Array, u: jax.Array) -> jax.Array:
   """[...]: z of r x u for r, u [..., 2]."""
   return r[..., 0] * u[..., 1] - r[..., 1] * u[..., 0]
@@ -472,9 +494,10 @@ class PlanarWorld:
     contacts = ()
     if self._blocks:
       xy, rot, vel = self._poses(ws, now.replace(vel=free_vel), qd, placed_rot, free_rot)
+      vel0 = self._poses(ws, now, now.qd, placed_rot, free_rot)[2]
       pairs = self._collide(sides, xy, rot)
       minv = _inv3_sym(robot.mass_matrix(now.q))
-      vel = self._respond(sides, pairs, xy, vel, minv)
+      vel = self._respond(sides, pairs, xy, vel0, vel, minv)
       qd = vel[0][0]
       free_vel = {g.name: vel[self._index[g.name]] for g in self.free}
       contacts = tuple(p[3] for p in pairs)
@@ -591,12 +614,13 @@ class PlanarWorld:
       out.append(result[0] if depth_only else result)
     return out
 
-  def _respond(self, sides: list, pairs: list, xy: list, vel: list,
+  def _respond(self, sides: list, pairs: list, xy: list, vel0: list, vel: list,
                robot_minv: jax.Array) -> list:
     """Per class velocities [count, 3] after the contact impulses (module docstring).
 
-    pairs: `_collide`'s; xy, vel: per class origins and velocities before contacts;
-    robot_minv: [3, 3] the robot's inverse mass matrix.
+    pairs: `_collide`'s; xy: per class origins; vel0, vel: per class velocities at the
+    substep's start and after its unconstrained update; robot_minv: [3, 3] the robot's
+    inverse mass matrix.
     """
     h = self.robot.timestep
     classes = self._classes
@@ -626,27 +650,32 @@ class PlanarWorld:
           rel = rel + sign * (v[..., :2] + v[..., 2:] * _perp(r))
       return jnp.sum(rel * n, -1), jnp.sum(rel * t, -1)
 
-    b_ref, k_ref = 2.0 / CONTACT_TIME, 1.0 / CONTACT_TIME ** 2
-    solve = []  # per block: (lever arms a, b, normal, tangent, effective masses, target)
+    d_max = IMPEDANCE[1]
+    b_ref, k_ref = 2.0 / (d_max * CONTACT_TIME), 1.0 / (d_max * CONTACT_TIME) ** 2
+    solve = []  # per block: (lever arms a, b, normal, tangent, effective masses, targets)
     for blk, (sa, sb), (depth, n, point, active) in zip(self._blocks, sides, pairs):
       ra, rb = point - sa.body(xy[blk.a]), point - sb.body(xy[blk.b])
       t = _perp(n)
       relax = active / jnp.maximum(sa.body(busy[blk.a]), sb.body(busy[blk.b]))
-      v_n, _ = relative(vel, blk, sa, sb, ra, rb, n, t)
+      v_n, v_t = relative(vel, blk, sa, sb, ra, rb, n, t)
+      v0_n, v0_t = relative(vel0, blk, sa, sb, ra, rb, n, t)
+      d = _impedance(depth)
+      target_n = (1.0 - d) * v_n + d * ((1.0 - h * b_ref) * v0_n + h * k_ref * d * depth)
+      target_t = (1.0 - d) * (v_t - v0_t)
       solve.append((ra, rb, n, t,
                     relax / (inv_mass(blk.a, ra, n) + inv_mass(blk.b, rb, n)),
                     relax / (inv_mass(blk.a, ra, t) + inv_mass(blk.b, rb, t)),
-                    geometry.fence((1.0 - h * b_ref) * v_n + h * k_ref * depth)))
+                    *geometry.fence(target_n, target_t)))
 
     def iteration(_, carry):
       vel, lam = carry
       impulse = [jnp.zeros((c.count, 3)) for c in classes]
       new_lam = []
-      for blk, (sa, sb), (ra, rb, n, t, mass_n, mass_t, target), (lam_n, lam_t) in zip(
-          self._blocks, sides, solve, lam):
+      for blk, (sa, sb), (ra, rb, n, t, mass_n, mass_t, target_n, target_t), (lam_n, lam_t) in (
+          zip(self._blocks, sides, solve, lam)):
         v_n, v_t = relative(vel, blk, sa, sb, ra, rb, n, t)
-        new_n = jnp.maximum(lam_n + mass_n * (target - v_n), 0.0)
-        new_t = jnp.clip(lam_t - mass_t * v_t, -FRICTION * new_n, FRICTION * new_n)
+        new_n = jnp.maximum(lam_n + mass_n * (target_n - v_n), 0.0)
+        new_t = jnp.clip(lam_t + mass_t * (target_t - v_t), -FRICTION * new_n, FRICTION * new_n)
         new_n, new_t = geometry.fence(new_n, new_t)
         force = (new_n - lam_n)[..., None] * n + (new_t - lam_t)[..., None] * t
         new_lam.append((new_n, new_t))

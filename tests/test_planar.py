@@ -293,14 +293,52 @@ def test_pillar_stops_the_point_as_softly_as_mujoco():
   depth = out["q"][:, 0] + 0.35
   ref = _mujoco_pillar(50)
   # solref 0.02 is soft: a critically damped spring stopping 1.4 m/s peaks near
-  # v tc / e = 10 mm (sampled as here: MuJoCo 9.6 mm, planar 10.1 mm).
+  # v tc / e = 10 mm (sampled as here: MuJoCo 9.6 mm, planar 9.9 mm), then decays as MuJoCo's.
   assert 0.006 < depth.max() < 0.012
-  assert abs(depth.max() - ref.max()) < 0.2 * ref.max()
-  # Then it rests against the pillar: pushing 0.015 N into k = 2500 s^-2 leaves
-  # 0.8 F / (m k) = 0.9 mm (MuJoCo's impedance leaves 0.1 mm); no speed toward the pillar.
-  assert np.all(depth[-10:] < 0.002) and np.all(depth[-10:] > 0)
+  assert abs(depth.max() - ref.max()) < 0.1 * ref.max()
+  np.testing.assert_allclose(depth[8:14], ref[8:14], rtol=0.15, atol=2e-4)
+  # Then it rests against the pillar: MuJoCo's impedance lets (1 - d) / d of the thrust through
+  # its reference spring, a rest depth of 0.1 mm (MuJoCo 0.03 mm, planar 0.13 mm; a plain
+  # velocity target would sink it 0.9 mm); no speed toward the pillar.
+  assert np.all(depth[-10:] < 3e-4) and np.all(depth[-10:] > 0)
   assert np.abs(out["vel"][-10:, 0]).max() < 1e-3
   assert np.all(out["contacts"]["pillars"][-20:, 0] >= 1)
+
+
+@functools.cache
+def _mujoco_button(offset: float, turn: float, n_steps: int = 100):
+  """MuJoCo C at its default solver: the Point from rest at the origin heading +x, action
+  (1, turn), a button at (0.35, offset). (steps in contact, xy at the end)."""
+  m = mujoco.MjModel.from_xml_string(build_xml(robots.POINT, (obstacles.buttons(1),)))
+  m.opt.iterations, m.opt.ls_iterations = 100, 50
+  d = mujoco.MjData(m)
+  d.mocap_pos[0] = [0.35, offset, 0.1]
+  touching = 0
+  for _ in range(n_steps):
+    for _ in range(robots.POINT.n_frames):
+      d.ctrl[:] = robots._point_ctrl(jnp.array([1.0, turn]), jnp.asarray(d.qpos), d.qvel)
+      xy = d.qpos[:2].copy()
+      mujoco.mj_step(m, d)
+    touching += d.ncon > 0
+  return touching, xy
+
+
+_button_world = functools.cache(lambda: _world((obstacles.buttons(1),)))
+
+
+@pytest.mark.parametrize("offset,turn", [(0.05, 0.0), (0.0, 0.3), (0.1, 0.3)])
+def test_thrusting_point_rubs_on_a_button_as_long_as_in_mujoco(offset, turn):
+  """Friction and the soft contact's rest depth decide how long a robot driving into a button
+  keeps touching it (Button's cost): MuJoCo holds it 86 / 21 / 72 of 100 steps in these
+  cases; planar's plain velocity target (before MuJoCo's impedance) held it 86 / 63 / 85, mjx
+  at one Newton iteration 3 / 3 / 11."""
+  _, init, rollout = _button_world()
+  ws = init(_layout([0.0, 0.0], 0.0, buttons=([[0.35, offset]], [0.0])))
+  _, out = rollout(ws, jnp.tile(jnp.array([1.0, turn]), (100, 1)))
+  ref_steps, ref_xy = _mujoco_button(offset, turn)
+  steps = int((out["contacts"]["buttons"][:, 0] > 0).sum())
+  assert abs(steps - ref_steps) <= max(12, 0.25 * ref_steps), (steps, ref_steps)
+  assert np.linalg.norm(out["q"][-1, :2] - ref_xy) < 0.12, (out["q"][-1, :2], ref_xy)
 
 
 def test_push_box_moves_where_it_is_pushed():
