@@ -4,6 +4,7 @@
             on one backend or several side by side (--backend planar,mjx).
   train     jaxcrl ppo / ppo_lag / ppo_statewise against Brax's ppo.train, side by side.
   fidelity  cost rate and return of scripted policies on each backend, side by side.
+  contacts  a Point driving into a button or gremlin: contact steps on MuJoCo C, mjx, planar.
   guard     the non-finite guard's cost: a run chunk with and without its check.
   processes one run in 1 process and in N local processes (jax.distributed), side by side.
   offpolicy jaxcrl sac (or --algos) against Brax's sac.train, side by side.
@@ -17,6 +18,7 @@ _COMMANDS = {
     "envs": "experiments.bench_envs",
     "train": "experiments.bench_train",
     "fidelity": "experiments.bench_fidelity",
+    "contacts": "experiments.bench_contacts",
     "offpolicy": "experiments.bench_offpolicy",
     "guard": "experiments.bench_guard",
     "processes": "experiments.bench_processes",

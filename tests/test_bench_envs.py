@@ -1,4 +1,7 @@
-"""experiments.bench envs: argument errors (the timing itself is a benchmark, not a test)."""
+"""experiments.bench envs and contacts: argument errors and one probe (timings are benchmarks, not tests)."""
+
+import numpy as np
+import pytest
 
 from experiments import bench
 
@@ -46,3 +49,29 @@ def test_members_vmaps_the_rollout_and_counts_every_member(capsys, monkeypatch):
   two = bench_envs.bench_env("ProbeTwoRegion", batch=2, steps=3, members=2)
   assert (one["run_s"], one["steps_per_s"]) == (1.0, 6.0)  # 2 envs x 3 steps in 1 s
   assert (two["run_s"], two["steps_per_s"]) == (1.0, 12.0)  # 2 members of those
+
+
+@pytest.mark.parametrize("argv,named", [
+    (["--objects", "vases"], "'vases' is not one of buttons, gremlins"),
+    (["--physics", "mujoco:0"], "'mujoco:0' is not one of mujoco:N"),
+    (["--turns", "0,x"], "'0,x' is not a comma-separated list"),
+])
+def test_bench_contacts_bad_input_exits_2(capsys, argv, named):
+
+  assert bench.main(["contacts", *argv]) == 2
+  assert named in capsys.readouterr().err
+
+
+def test_bench_contacts_head_on_probe_agrees(capsys):
+  """Head on, every physics pins the Point against the button from its first touch on."""
+
+  assert bench.main(["contacts", "--objects", "buttons", "--physics", "mujoco:4,planar",
+                     "--offsets", "0", "--turns", "0", "--steps", "30"]) == 0
+  row = [l for l in capsys.readouterr().out.splitlines() if l.startswith("  0.00  0.00")][0]
+  cells = row.split("|")[1:]
+  assert len(cells) == 2
+  for cell in cells:
+    steps, xy = cell.split("(")
+    assert 10 <= int(steps) <= 20  # first touch after 13-15 steps
+    np.testing.assert_allclose([float(v) for v in xy.strip(" )").split(",")], [0.1, 0.0],
+                               atol=0.01)

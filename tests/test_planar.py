@@ -19,6 +19,7 @@ from envs.mjx_world import build_xml
 from envs.planar import PlanarWorld, planar_robot
 from envs.planar_robots import POINT, POINT_COM, POINT_INERTIA, POINT_MASS
 from envs.world import Layout
+from experiments.bench_contacts import mujoco_probe, world_probe
 
 DT = 0.002  # the Point's substep
 VASES = Group("vases", 1, keepout=0.15, kind="free", size=0.1)
@@ -305,25 +306,7 @@ def test_pillar_stops_the_point_as_softly_as_mujoco():
   assert np.all(out["contacts"]["pillars"][-20:, 0] >= 1)
 
 
-@functools.cache
-def _mujoco_button(offset: float, turn: float, n_steps: int = 100):
-  """MuJoCo C at its default solver: the Point from rest at the origin heading +x, action
-  (1, turn), a button at (0.35, offset). (steps in contact, xy at the end)."""
-  m = mujoco.MjModel.from_xml_string(build_xml(robots.POINT, (obstacles.buttons(1),)))
-  m.opt.iterations, m.opt.ls_iterations = 100, 50
-  d = mujoco.MjData(m)
-  d.mocap_pos[0] = [0.35, offset, 0.1]
-  touching = 0
-  for _ in range(n_steps):
-    for _ in range(robots.POINT.n_frames):
-      d.ctrl[:] = robots._point_ctrl(jnp.array([1.0, turn]), jnp.asarray(d.qpos), d.qvel)
-      xy = d.qpos[:2].copy()
-      mujoco.mj_step(m, d)
-    touching += d.ncon > 0
-  return touching, xy
-
-
-_button_world = functools.cache(lambda: _world((obstacles.buttons(1),)))
+_button_world = functools.cache(lambda: PlanarWorld("Point", (obstacles.buttons(1),)))
 
 
 @pytest.mark.parametrize("offset,turn", [(0.05, 0.0), (0.0, 0.3), (0.1, 0.3)])
@@ -331,14 +314,12 @@ def test_thrusting_point_rubs_on_a_button_as_long_as_in_mujoco(offset, turn):
   """Friction and the soft contact's rest depth decide how long a robot driving into a button
   keeps touching it (Button's cost): MuJoCo holds it 86 / 21 / 72 of 100 steps in these
   cases; planar's plain velocity target (before MuJoCo's impedance) held it 86 / 63 / 85, mjx
-  at one Newton iteration 3 / 3 / 11."""
-  _, init, rollout = _button_world()
-  ws = init(_layout([0.0, 0.0], 0.0, buttons=([[0.35, offset]], [0.0])))
-  _, out = rollout(ws, jnp.tile(jnp.array([1.0, turn]), (100, 1)))
-  ref_steps, ref_xy = _mujoco_button(offset, turn)
-  steps = int((out["contacts"]["buttons"][:, 0] > 0).sum())
+  at one Newton iteration 3 / 3 / 11 (`python -m experiments.bench contacts`)."""
+  world = _button_world()
+  steps, xy = world_probe(world, "buttons", offset, turn)
+  ref_steps, ref_xy = mujoco_probe("buttons", offset, turn)
   assert abs(steps - ref_steps) <= max(12, 0.25 * ref_steps), (steps, ref_steps)
-  assert np.linalg.norm(out["q"][-1, :2] - ref_xy) < 0.12, (out["q"][-1, :2], ref_xy)
+  assert np.linalg.norm(xy - ref_xy) < 0.12, (xy, ref_xy)
 
 
 def test_push_box_moves_where_it_is_pushed():
