@@ -1,4 +1,5 @@
-"""experiments.bench envs and contacts: argument errors and one probe (timings are benchmarks, not tests)."""
+"""experiments.bench envs and contacts: argument errors and one probe (timings are benchmarks,
+not tests)."""
 
 import numpy as np
 import pytest
@@ -57,14 +58,12 @@ def test_members_vmaps_the_rollout_and_counts_every_member(capsys, monkeypatch):
     (["--turns", "0,x"], "'0,x' is not a comma-separated list"),
 ])
 def test_bench_contacts_bad_input_exits_2(capsys, argv, named):
-
   assert bench.main(["contacts", *argv]) == 2
   assert named in capsys.readouterr().err
 
 
 def test_bench_contacts_head_on_probe_agrees(capsys):
   """Head on, every physics pins the Point against the button from its first touch on."""
-
   assert bench.main(["contacts", "--objects", "buttons", "--physics", "mujoco:4,planar",
                      "--offsets", "0", "--turns", "0", "--steps", "30"]) == 0
   row = [l for l in capsys.readouterr().out.splitlines() if l.startswith("  0.00  0.00")][0]
