@@ -6,8 +6,9 @@ qd) and one class per physical group:
   'free': planar bodies of mass `Group.mass` and inertia `Group.inertia`, slowed by the floor
     as an implicit linear drag of time constant FLOOR_DRAG_TIME (v <- v / (1 + dt / tau));
   'fixed': immovable, where the layout puts them;
-  'mocap': at `Group.path(anchor, t)` at the start of every substep, moving with the path's
-    velocity (so a gremlin pushes what it runs into); immovable by contacts.
+  'mocap': at `Group.path(anchor, t)` at the start of every substep; immovable by contacts,
+    which see it at rest, as MuJoCo sees a mocap body (a gremlin shoves what it runs into by
+    its penetration alone, and friction does not drag the robot along with it).
 'site' groups are not simulated.
 
 Collisions: the robot touches every free, fixed and mocap geom; free geoms touch other free
@@ -513,7 +514,7 @@ class PlanarWorld:
              placed_rot: dict, free_rot: dict | None = None):
     """Per class: origins xy [count, 2], headings rot [count, 2], velocities vel [count, 3]
     at time bodies.t (the robot moving at robot_qd, free bodies at bodies.vel with headings
-    free_rot, else those of their yaws)."""
+    free_rot, else those of their yaws; fixed and mocap bodies at rest)."""
     q = bodies.q
     xy, rot, vel = [q[None, :2]], [geometry.heading(q[2])[None]], [robot_qd[None]]
     for c in self._classes[1:]:
@@ -523,13 +524,12 @@ class PlanarWorld:
                    else free_rot[c.name])
         vel.append(bodies.vel[c.name])
         continue
+      pos = ws.placed_xy[c.name]
       if c.kind == "mocap":
-        pos, v = _path_state(self._group(c.name), ws.placed_xy[c.name], bodies.t)
-      else:
-        pos, v = ws.placed_xy[c.name], jnp.zeros((c.count, 2))
+        pos = self._group(c.name).path(pos, bodies.t)
       xy.append(pos)
       rot.append(placed_rot[c.name])
-      vel.append(jnp.concatenate([v, jnp.zeros((c.count, 1))], axis=-1))
+      vel.append(jnp.zeros((c.count, 3)))  # contacts see mocap bodies at rest, as MuJoCo's
     return xy, rot, vel
 
   def _choose(self, xy: list, rot: list) -> tuple[jax.Array, ...]:

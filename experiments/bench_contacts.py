@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     group = OBJECTS[name](1)
     worlds = {"mjx": MjxWorld("Point", (group,)), "planar": PlanarWorld("Point", (group,))}
     print(f"\n{name}: env steps in contact of {args.steps} (robot xy at the end)")
-    print("offset  turn | " + " | ".join(f"{p:<17}" for p in physics))
+    print("offset  turn | " + " | ".join(f"{p:<18}" for p in physics))
     totals = np.zeros(len(physics))
     step_err, xy_err = np.zeros(len(physics)), np.zeros(len(physics))
     for offset, turn in itertools.product(offsets, turns):
@@ -155,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         xy_err[i] += np.linalg.norm(xy - rows[0][1]) / (len(offsets) * len(turns))
       print(f"{offset:6.2f} {turn:5.2f} | " + " | ".join(
           f"{n:3d} ({xy[0]:5.2f}, {xy[1]:5.2f})" for n, xy in rows), flush=True)
-    print("total        | " + " | ".join(f"{int(t):<17d}" for t in totals))
-    print(f"|n - {physics[0]:<7}| | " + " | ".join(f"{int(e):<17d}" for e in step_err))
-    print(f"xy off, m    | " + " | ".join(f"{e:<17.3f}" for e in xy_err))
+    print("total        | " + " | ".join(f"{int(t):<18d}" for t in totals))
+    print(f"|n - first|  | " + " | ".join(f"{int(e):<18d}" for e in step_err))
+    print(f"xy off, m    | " + " | ".join(f"{e:<18.3f}" for e in xy_err))
   return 0
 
 
