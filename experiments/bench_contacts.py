@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
       print(f"{offset:6.2f} {turn:5.2f} | " + " | ".join(
           f"{n:3d} ({xy[0]:5.2f}, {xy[1]:5.2f})" for n, xy in rows), flush=True)
     print("total        | " + " | ".join(f"{int(t):<18d}" for t in totals))
-    print(f"|n - first|  | " + " | ".join(f"{int(e):<18d}" for e in step_err))
-    print(f"xy off, m    | " + " | ".join(f"{e:<18.3f}" for e in xy_err))
+    print("|n - first|  | " + " | ".join(f"{int(e):<18d}" for e in step_err))
+    print("xy off, m    | " + " | ".join(f"{e:<18.3f}" for e in xy_err))
   return 0
 
 
