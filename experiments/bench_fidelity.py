@@ -7,6 +7,9 @@ vmapped batch of N envs, so N different layouts from seed `--seed`), then the me
 relative difference of the first backend from the last. Both backends see the same reset keys,
 hence the same layouts.
 
+When the env has several cost terms, a second line gives each term's share of steps in which
+it fired, per backend in the order of --backends.
+
 Policies (actions in [-1, 1]^2):
   random  uniform actions every step (Safety-Gymnasium's reference in FACTS section 6).
   wander  full thrust and slow turns: Point (1, 0.5 sin(2 pi t / 200 + phi)); Car drives both
@@ -57,8 +60,9 @@ def policy_action(policy: str, robot: str, key: jax.Array, t: jax.Array,
   return jnp.stack([jnp.ones_like(turn), 0.5 * turn], -1)
 
 
-def run_cell(name: str, backend: str, policy: str, episodes: int, seed: int) -> dict[str, float]:
-  """Runs `episodes` episodes; returns cost_rate, ep_return, ep_cost (means) and seconds."""
+def run_cell(name: str, backend: str, policy: str, episodes: int, seed: int) -> dict:
+  """Runs `episodes` episodes; returns cost_rate, ep_return, ep_cost (means), seconds and
+  by_source {cost term: mean of its per-step indicator}."""
   env = envs.make(name, backend=backend)
   length = env.episode_length
   benv = envs.wrap(env, num_envs=episodes)
@@ -72,18 +76,22 @@ def run_cell(name: str, backend: str, policy: str, episodes: int, seed: int) -> 
     def one(state, inputs):
       t, key = inputs
       state = benv.step(state, policy_action(policy, robot, key, t, phase))
-      return state, state.cost
+      terms = {k[5:]: v for k, v in state.metrics.items()
+               if k.startswith("cost_") and k != "cost_sum"}
+      return state, (state.cost, terms)
 
-    state, costs = jax.lax.scan(one, benv.reset(key_reset),
-                                (jnp.arange(length), jax.random.split(key_run, length)))
-    return costs, state.info["episode_return"], state.info["episode_cost"], state.done
+    state, (costs, terms) = jax.lax.scan(
+        one, benv.reset(key_reset), (jnp.arange(length), jax.random.split(key_run, length)))
+    terms = {k: (v > 0).mean() for k, v in terms.items()}
+    return costs, terms, state.info["episode_return"], state.info["episode_cost"], state.done
 
   start = time.perf_counter()
-  costs, ret, cost, done = jax.device_get(rollout(jax.random.key(seed)))
+  costs, terms, ret, cost, done = jax.device_get(rollout(jax.random.key(seed)))
   if not np.all(done == 1):
     raise RuntimeError(f"{name}: episodes did not end after {length} steps")
   return {"cost_rate": float(costs.mean()), "ep_return": float(ret.mean()),
-          "ep_cost": float(cost.mean()), "seconds": time.perf_counter() - start}
+          "ep_cost": float(cost.mean()), "seconds": time.perf_counter() - start,
+          "by_source": {k: float(v) for k, v in terms.items()}}
 
 
 def _rel(a: float, b: float) -> str:
@@ -128,6 +136,10 @@ def main(argv: list[str]) -> int:
         row += (f" {_rel(cells[0]['cost_rate'], cells[-1]['cost_rate']):>11}"
                 f" {_rel(cells[0]['ep_return'], cells[-1]['ep_return']):>9}")
       print(f"{name:<14} {policy:<7} {row}", flush=True)
+      if len(cells[0]["by_source"]) > 1:
+        print(f"{'':<14} {'':<7} per source, steps with a cost: " + ", ".join(
+            f"{k} " + " / ".join(f"{c['by_source'][k]:.4f}" for c in cells)
+            for k in cells[0]["by_source"]), flush=True)
   return 0
 
 
