@@ -166,12 +166,6 @@ def _shown(path: pathlib.Path) -> str:
     return str(path)
 
 
-def is_off_policy(algo: str) -> bool:
-  """Whether the registry marks `algo` with an off-policy driver."""
-  from jaxcrl import algorithms
-  return getattr(algorithms.get(algo), "driver", None) is not None
-
-
 def _expand_algorithms(selector: Any, where: str) -> list[str]:
   from jaxcrl import algorithms
   if isinstance(selector, str):
@@ -179,7 +173,7 @@ def _expand_algorithms(selector: Any, where: str) -> list[str]:
       raise UsageError(f"{where}: algorithms = {selector!r}; give a list of algorithms or "
                        f"one of {', '.join(repr(s) for s in SELECTORS)}")
     names = [a for a in algorithms.ALGORITHMS
-             if selector == "all" or (selector == "off-policy") == is_off_policy(a)]
+             if selector == "all" or (selector == "off-policy") == algorithms.is_off_policy(a)]
     if not names:
       raise UsageError(f"{where}: the registry has no {selector} algorithm")
     return names
@@ -236,9 +230,10 @@ def _check_shape(definition: dict[str, Any], where: str) -> None:
 
 def settings_for(definition: dict[str, Any], algo: str) -> dict[str, Any]:
   """The make_config settings of `algo`: [settings], then its group's table, then its own."""
+  from jaxcrl import algorithms
   settings = definition["settings"]
   out = {k: v for k, v in settings.items() if not isinstance(v, dict)}
-  group = "off-policy" if is_off_policy(algo) else "on-policy"
+  group = "off-policy" if algorithms.is_off_policy(algo) else "on-policy"
   for table in (group, algo):
     out.update(settings.get(table, {}))
   return out

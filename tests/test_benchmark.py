@@ -84,7 +84,7 @@ def test_suite_files_parse_and_every_run_validates(name, tmp_path):
 
 
 def test_the_suites_say_what_the_issue_asks():
-  on_policy = [a for a in algorithms.ALGORITHMS if not benchmark.is_off_policy(a)]
+  on_policy = [a for a in algorithms.ALGORITHMS if not algorithms.is_off_policy(a)]
   sg = benchmark.load_suite("safety-gym").definition
   assert sg["algorithms"] == on_policy and sg["selector"] == "on-policy"
   assert sg["tasks"] == [f"{robot}{task}1" for robot in ("Point", "Car")
