@@ -380,7 +380,7 @@ class PlanarWorld:
         placed_yaw={g.name: jnp.asarray(layout.yaw[g.name], float) for g in self.placed},
         contacts=(), candidates=())
     placed_rot = self._placed_rot(ws)
-    xy, rot, _ = self._poses(ws, bodies, bodies.qd, placed_rot)
+    xy, rot = self._poses(ws, bodies, placed_rot)
     candidates = self._choose(xy, rot)
     pairs = self._collide(self._sides(candidates), xy, rot)
     return ws.replace(contacts=tuple(p[3] for p in pairs), candidates=candidates)
@@ -391,7 +391,7 @@ class PlanarWorld:
     # Free bodies' headings: from their yaws once per step, then turned with them each
     # substep (sin and cos of every body at every substep cost a tenth of PointGoal2's step).
     free_rot = {g.name: geometry.heading(ws.now.yaw[g.name]) for g in self.free}
-    candidates = self._choose(*self._poses(ws, ws.now, ws.now.qd, placed_rot, free_rot)[:2])
+    candidates = self._choose(*self._poses(ws, ws.now, placed_rot, free_rot))
     sides = self._sides(candidates)
 
     def substep(carry, _):
@@ -494,11 +494,11 @@ class PlanarWorld:
     free_vel = {g.name: now.vel[g.name] * drag for g in self.free}
     contacts = ()
     if self._blocks:
-      xy, rot, vel = self._poses(ws, now.replace(vel=free_vel), qd, placed_rot, free_rot)
-      vel0 = self._poses(ws, now, now.qd, placed_rot, free_rot)[2]
+      xy, rot = self._poses(ws, now, placed_rot, free_rot)
       pairs = self._collide(sides, xy, rot)
       minv = _inv3_sym(robot.mass_matrix(now.q))
-      vel = self._respond(sides, pairs, xy, vel0, vel, minv)
+      vel = self._respond(sides, pairs, xy, self._velocities(now.qd, now.vel),
+                          self._velocities(qd, free_vel), minv)
       qd = vel[0][0]
       free_vel = {g.name: vel[self._index[g.name]] for g in self.free}
       contacts = tuple(p[3] for p in pairs)
@@ -510,27 +510,30 @@ class PlanarWorld:
     free_rot = {n: _turn(free_rot[n], h * v[:, 2]) for n, v in free_vel.items()}
     return nxt, contacts, free_rot
 
-  def _poses(self, ws: PlanarState, bodies: PlanarBodies, robot_qd: jax.Array,
-             placed_rot: dict, free_rot: dict | None = None):
-    """Per class: origins xy [count, 2], headings rot [count, 2], velocities vel [count, 3]
-    at time bodies.t (the robot moving at robot_qd, free bodies at bodies.vel with headings
-    free_rot, else those of their yaws; fixed and mocap bodies at rest)."""
+  def _poses(self, ws: PlanarState, bodies: PlanarBodies, placed_rot: dict,
+             free_rot: dict | None = None):
+    """Per class: origins xy [count, 2] and headings rot [count, 2] at time bodies.t (free
+    bodies with headings free_rot, else those of their yaws)."""
     q = bodies.q
-    xy, rot, vel = [q[None, :2]], [geometry.heading(q[2])[None]], [robot_qd[None]]
+    xy, rot = [q[None, :2]], [geometry.heading(q[2])[None]]
     for c in self._classes[1:]:
       if c.kind == "free":
         xy.append(bodies.xy[c.name])
         rot.append(geometry.heading(bodies.yaw[c.name]) if free_rot is None
                    else free_rot[c.name])
-        vel.append(bodies.vel[c.name])
         continue
       pos = ws.placed_xy[c.name]
       if c.kind == "mocap":
         pos = self._group(c.name).path(pos, bodies.t)
       xy.append(pos)
       rot.append(placed_rot[c.name])
-      vel.append(jnp.zeros((c.count, 3)))  # contacts see mocap bodies at rest, as MuJoCo's
-    return xy, rot, vel
+    return xy, rot
+
+  def _velocities(self, robot_qd: jax.Array, free_vel: dict) -> list[jax.Array]:
+    """Per class velocities [count, 3]: the robot's robot_qd, free bodies' free_vel; fixed and
+    mocap bodies at rest (contacts see a mocap body at rest, as MuJoCo's do)."""
+    return [robot_qd[None]] + [free_vel[c.name] if c.kind == "free" else jnp.zeros((c.count, 3))
+                               for c in self._classes[1:]]
 
   def _choose(self, xy: list, rot: list) -> tuple[jax.Array, ...]:
     """Per block: the indices [CANDIDATES] of its deepest body pairs (culled blocks; else

@@ -22,6 +22,7 @@ Physics:
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import sys
 
@@ -80,20 +81,17 @@ def world_probe(world, name: str, offset: float, turn: float,
   return int((np.asarray(contact) > 0).sum()), np.asarray(xy)
 
 
-_ROLLOUTS = {}
-
-
+@functools.cache
 def _rollout(world, name: str, steps: int):
-  key = (id(world), name, steps)
-  if key not in _ROLLOUTS:
-    def rollout(ws, turn):
-      def step(ws, _):
-        ws = world.step(ws, jnp.stack([jnp.ones_like(turn), turn]))
-        return ws, world.robot_contacts(ws, name).sum()
-      ws, contact = jax.lax.scan(step, ws, None, length=steps)
-      return contact, world.robot_pose(ws)[0][:2]
-    _ROLLOUTS[key] = jax.jit(rollout)
-  return _ROLLOUTS[key]
+  """Jitted (ws, turn []) -> (robot contacts with `name` per step [steps], final xy [2]): one
+  trace per (world, name, steps); offsets and turns are traced."""
+  def rollout(ws, turn):
+    def step(ws, _):
+      ws = world.step(ws, jnp.stack([jnp.ones_like(turn), turn]))
+      return ws, world.robot_contacts(ws, name).sum()
+    ws, contact = jax.lax.scan(step, ws, None, length=steps)
+    return contact, world.robot_pose(ws)[0][:2]
+  return jax.jit(rollout)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
