@@ -13,7 +13,7 @@ A table's row is one (algorithm, cost limit) of the task's runs:
   return, cost     each seed's final value (`experiments.logs.final_value`: the mean over the
                    last 10% of updates), then mean ± std over the seeds (numpy's std, ddof 0;
                    one seed: the value alone). Seeds that went non-finite are left out and
-                   counted.
+                   counted. Each seed's own values follow the table ("Per seed").
   cumulative cost  train/cumulative_cost at the last update: the cost of every env step
                    trained on, per seed; mean ± std over seeds
   wall             the run's wall time summed over the suite's sessions (suite.json): build,
@@ -65,6 +65,7 @@ class Row:
   env_steps: int = 0           # per seed, at the last logged update
   wall_s: float | None = None
   steps_per_s: float | None = None
+  per_seed: tuple[tuple[float, float], ...] = ()  # each seed's final (return, cost); NaN: non-finite
   curves: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
 
 
@@ -138,6 +139,8 @@ def collect(folder: pathlib.Path, manifest: dict[str, Any]) -> list[Row]:
           ret=_stat(finals["episode/return"][ok]), cost=_stat(finals["episode/cost"][ok]),
           cumulative_cost=_stat(cumulative[ok]), env_steps=env_steps, wall_s=wall,
           steps_per_s=speed,
+          per_seed=tuple(zip(np.where(ok, finals["episode/return"], np.nan).tolist(),
+                             np.where(ok, finals["episode/cost"], np.nan).tolist())),
           curves={k: fresh_curve(group, k) for k in STATS if k in data}))
   return rows
 
@@ -208,6 +211,16 @@ def table(rows: Sequence[Row], reference: dict[tuple[str, str], dict], steps: in
              f"`{r.run}`{state}")
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
+
+
+def seeds_line(rows: Sequence[Row]) -> str:
+  """One task's final return / cost of every seed, per row, in seed order ('—' where a seed
+  went non-finite): the numbers behind each row's mean ± std."""
+  one = lambda v: _pm((v, 0.0), 1) if np.isfinite(v) else "—"
+  cells = [f"`{r.algo}`" + (f" at {r.limit:g}" if len({x.limit for x in rows}) > 1 else "")
+           + " " + ", ".join(f"{one(ret)} / {one(cost)}" for ret, cost in r.per_seed)
+           for r in rows if r.per_seed]
+  return "Per seed (return / cost, seeds in order): " + "; ".join(cells) + "." if cells else ""
 
 
 # ---- figures ---------------------------------------------------------------------------
@@ -343,6 +356,7 @@ def write_results(folder: pathlib.Path) -> pathlib.Path:
   for task in definition["tasks"]:
     mine = [r for r in rows if r.task == task]
     lines += [f"## {task}", "", f"Made by {made}.", "", table(mine, index, steps), ""]
+    lines += [line, ""] if (line := seeds_line(mine)) else []
     if any(r.curves for r in mine):
       path = plot_curves(task, [r for r in mine if r.curves], colors,
                          figures / f"results_{task}.png", command, commits)

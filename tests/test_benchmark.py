@@ -330,6 +330,14 @@ def test_page_numbers_by_hand(page):
   assert "`CarGoal1_ppo_lag` (not started)" in text
 
 
+def test_page_lists_each_seed_by_hand(page):
+  text, _ = page
+  section = text.split("## PointGoal1\n")[1].split("\n## ")[0]
+  # ppo_lag: seeds 5 / 25 and 9 / 35 (test_page_numbers_by_hand); ppo: seed 1 non-finite.
+  assert ("Per seed (return / cost, seeds in order): `ppo` 21.0 / 52.0, — / —; "
+          "`ppo_lag` 5.0 / 25.0, 9.0 / 35.0.") in section
+
+
 def test_page_names_command_and_commit_and_figures_exist(page):
   text, folder = page
   # The header, both tables and the trade-off figure.
