@@ -15,14 +15,16 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
-def pytest_xdist_auto_num_workers(config) -> int:
+def pytest_xdist_auto_num_workers(config) -> int | None:
   """`-n auto` (pyproject's addopts): one worker per core, at most 4.
 
   Each worker is a process with its own JAX and compiled functions (the persistent cache above
   shares their XLA output), so more than a few cost memory and duplicated tracing for little.
-  PYTEST_XDIST_AUTO_NUM_WORKERS overrides it; `-n 0` runs in one process.
+  PYTEST_XDIST_AUTO_NUM_WORKERS overrides it (None hands it to xdist's own hook, which reads
+  it); `-n 0` runs in one process.
   """
   del config
-  env = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
-  return int(env) if env else max(1, min(4, os.cpu_count() or 1))
+  if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+    return None
+  return max(1, min(4, os.cpu_count() or 1))
 
