@@ -11,11 +11,10 @@ the tests' parametrisations) is derived from ALGORITHMS here. An entry names
     environment (Saute; episode_length: the trainer's env steps per episode), or
     None;
   paper: one line for --help;
-  driver: what trains it: None for jaxcrl/train.py's on-policy driver (rollout -> GAE ->
-    multiplier -> learner), or an object with make_parts(env, config) and
-    make_init_update(env, config) (jaxcrl/offpolicy/driver.py's DRIVER: replay buffer,
-    SAC-family learners, whose make_learner gets offpolicy.sac.Nets). jaxcrl.train's
-    make_init_update, make_act, make_lambda, make_env and metric_keys dispatch on it.
+  driver: what trains it, a train.Driver (its networks, its own checks, its init and
+    update): train.ON_POLICY (rollout -> GAE -> multiplier -> learner, the default), or
+    jaxcrl/offpolicy/driver.py's DRIVER (replay buffer, SAC-family learners, whose
+    make_learner gets offpolicy.sac.Nets).
 
   config = make_config("ppo_lag", lagrange_lr=1e-3, num_envs=32)
   config = with_settings(config, lagrange_lr=1e-2)      # the same routing, on a config
@@ -27,7 +26,7 @@ import dataclasses
 from typing import Any, Callable, NamedTuple
 
 from envs.registry import did_you_mean
-from jaxcrl import multipliers, saute
+from jaxcrl import multipliers, saute, train
 from jaxcrl.config import TrainConfig
 from jaxcrl.learners import crpo, cup, focops, p3o, ppo, trust_region
 from jaxcrl.offpolicy import driver as offpolicy_driver
@@ -41,7 +40,7 @@ class Algorithm(NamedTuple):
   multiplier_defaults: Any
   paper: str
   wrap_env: Callable | None = None
-  driver: Any = None
+  driver: train.Driver = train.ON_POLICY
 
 
 def _off_policy(objective: Callable | None, make_multiplier: Callable,
@@ -162,9 +161,8 @@ def is_statewise(algo: str) -> bool:
 
 
 def is_off_policy(algo: str) -> bool:
-  """Whether `algo` trains from a replay buffer (its registry entry names a driver other
-  than jaxcrl/train.py's on-policy one)."""
-  return get(algo).driver is not None
+  """Whether `algo` trains from a replay buffer (its driver has one)."""
+  return get(algo).driver.replay_path is not None
 
 
 SHARED_SETTINGS: tuple[str, ...] = tuple(

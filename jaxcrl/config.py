@@ -124,11 +124,7 @@ class TrainConfig:
                        f"got {self.episode_length!r}")
     for name in ("policy_hidden", "value_hidden"):
       check_sizes(name, getattr(self, name))
-    if not algorithms.is_off_policy(self.algo) and self.batch_size % self.num_minibatches:
-      raise ValueError(
-          f"num_envs * unroll_length = {self.num_envs} * {self.unroll_length} = "
-          f"{self.batch_size} is not divisible by num_minibatches={self.num_minibatches}; "
-          f"choose num_minibatches among the divisors of {self.batch_size}")
+    algorithms.get(self.algo).driver.check(algorithms.resolve(self))
     if self.num_updates < 1:
       raise ValueError(
           f"num_timesteps={self.num_timesteps} is less than one update of "

@@ -95,7 +95,7 @@ class TrainState:
   config: TrainConfig
 
 
-class _Parts(struct.PyTreeNode):
+class Parts(struct.PyTreeNode):
   """What make_* share: the env, learner, multiplier and sizes (all static)."""
 
   env: Any = struct.field(pytree_node=False)
@@ -140,12 +140,28 @@ def _no_wrap(env, config, episode_length):
   return env
 
 
-def _make_parts(env: Env, config: TrainConfig) -> tuple[_Parts, TrainConfig]:
-  """-> (parts, config with its family configs resolved); an algorithm whose registry entry
-  names another driver gets that driver's parts."""
-  driver = algorithms.get(config.algo).driver
-  if driver is not None:
-    return driver.make_parts(env, config)
+class Driver(NamedTuple):
+  """What trains an algorithm: its registry entry's `Algorithm.driver` (ON_POLICY below, or
+  jaxcrl/offpolicy/driver.py's DRIVER).
+
+  make_nets(obs_size, action_size, config) -> the networks its learners take;
+  check(config) -> None: ValueError naming a setting this driver cannot run
+    (TrainConfig.validate calls it with the family configs resolved);
+  make_init_update(parts, config) -> (init, update), from `make_parts`' output;
+  replay_path: the `jax.tree_util.keystr` path of the replay buffer in the TrainState
+    (what a run started with --no-checkpoint-buffer leaves out of its checkpoints), or
+    None for a driver without one.
+  """
+
+  make_nets: Callable
+  check: Callable
+  make_init_update: Callable
+  replay_path: str | None
+
+
+def make_parts(env: Env, config: TrainConfig) -> tuple[Parts, TrainConfig]:
+  """-> (parts, config validated, with its family configs resolved): the env wrapper,
+  the networks (from the algorithm's driver), learner, multiplier and sizes."""
   config = algorithms.resolve(config.validate())
   episode_length = config.episode_length or getattr(env, "episode_length", 1000)
   algo = algorithms.get(config.algo)
@@ -153,12 +169,9 @@ def _make_parts(env: Env, config: TrainConfig) -> tuple[_Parts, TrainConfig]:
   obs_size = wrap_env(env, config, episode_length).observation_size
   if not isinstance(obs_size, int):
     raise ValueError(f"observation_size must be an int (flat observations), got {obs_size!r}")
-  nets = base.Nets(
-      policy=networks.make_policy(obs_size, env.action_size, config.policy_hidden,
-                                  config.activation),
-      value=networks.make_value(obs_size, config.value_hidden, config.activation))
+  nets = algo.driver.make_nets(obs_size, env.action_size, config)
   episode_steps = max(episode_length // config.action_repeat, 1)
-  parts = _Parts(
+  parts = Parts(
       env=env,
       wrap_env=wrap_env,
       learner=algo.make_learner(nets, config, episode_steps),
@@ -170,6 +183,50 @@ def _make_parts(env: Env, config: TrainConfig) -> tuple[_Parts, TrainConfig]:
       shard=_make_shard(config.num_envs),
   )
   return parts, config
+
+
+def _actor_critic_nets(obs_size: int, action_size: int, config: TrainConfig) -> base.Nets:
+  """The on-policy learners' networks: a Gaussian policy and a state-value net (the reward
+  and the cost critic are two parameter sets of it)."""
+  return base.Nets(
+      policy=networks.make_policy(obs_size, action_size, config.policy_hidden,
+                                  config.activation),
+      value=networks.make_value(obs_size, config.value_hidden, config.activation))
+
+
+def _check_minibatches(config: TrainConfig) -> None:
+  """The on-policy batch must split into num_minibatches equal minibatches."""
+  if config.batch_size % config.num_minibatches:
+    raise ValueError(
+        f"num_envs * unroll_length = {config.num_envs} * {config.unroll_length} = "
+        f"{config.batch_size} is not divisible by num_minibatches={config.num_minibatches}; "
+        f"choose num_minibatches among the divisors of {config.batch_size}")
+
+
+def make_init(p: Parts, static: TrainConfig) -> Callable:
+  """`init(key, config=None) -> TrainState` of both drivers: the learner's and the
+  multiplier's states, a fresh normaliser, the batched env reset, zero counters. `config`
+  may replace `static`'s traced leaves (the same static fields)."""
+
+  def init(key: jax.Array, config: TrainConfig | None = None) -> TrainState:
+    cfg = _check_config(config, static)
+    key = _as_typed_key(key)
+    key, k_learner, k_mult, k_env = jax.random.split(key, 4)
+    zero = jnp.zeros((), jnp.float32)
+    return TrainState(
+        learner=p.learner.init(k_learner, cfg),
+        multiplier=p.multiplier.init(k_mult, cfg),
+        normalizer=normalize.init(p.obs_size),
+        env_state=p.shard(p.batched_env(cfg).reset(k_env)),
+        key=key,
+        update_step=Count.zeros(),
+        last_episode_return=zero,
+        last_episode_cost=zero,
+        cumulative_cost=RunningSum.zeros(),
+        config=cfg,
+    )
+
+  return init
 
 
 def _check_config(config: TrainConfig | None, base_config: TrainConfig) -> TrainConfig:
@@ -186,7 +243,7 @@ def _check_config(config: TrainConfig | None, base_config: TrainConfig) -> Train
   return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), config)
 
 
-def rollout(parts: _Parts, env: Any, learner_state: Any, normalizer, env_state, key,
+def rollout(parts: Parts, env: Any, learner_state: Any, normalizer, env_state, key,
             config: TrainConfig) -> tuple[Any, Transition]:
   """One unroll of config.unroll_length agent steps of the batched `env` with the
   learner's policy: -> (env_state, Transition [T, B])."""
@@ -220,7 +277,7 @@ class Advantages(NamedTuple):
   target_c: jax.Array
 
 
-def compute_advantages(parts: _Parts, learner_state: Any, data: Transition, nobs: jax.Array,
+def compute_advantages(parts: Parts, learner_state: Any, data: Transition, nobs: jax.Array,
                        nfinal: jax.Array, config: TrainConfig) -> Advantages:
   """GAE of reward and cost with the learner's two critics: nobs, nfinal [T, B, O]."""
   values, cost_values = parts.learner.values(learner_state, nobs)
@@ -295,34 +352,20 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
   action_repeat)`. `config` fixes the static fields; `init(key, config)` may pass another
   config with the same static fields (its traced leaves may be batched under vmap).
   `metrics` is a flat dict of [] float32 with the keys in METRIC_KEYS plus the learner's
-  `extra_metric_keys`. An algorithm whose registry entry names another driver
-  (`Algorithm.driver`, e.g. the off-policy one) is built by that driver.
+  `extra_metric_keys`. The algorithm's driver (`Algorithm.driver`: ON_POLICY, or the
+  off-policy one) builds them.
   """
-  driver = algorithms.get(config.algo).driver
-  if driver is not None:
-    return driver.make_init_update(env, config)
-  p, static = _make_parts(env, config)
+  p, static = make_parts(env, config)
+  return algorithms.get(static.algo).driver.make_init_update(p, static)
+
+
+def _on_policy_init_update(p: Parts, static: TrainConfig) -> tuple[Callable, Callable]:
+  """ON_POLICY's `make_init_update`: `update` is rollout -> advantages -> multiplier ->
+  learner."""
   batch = static.batch_size
   steps_per_update = batch * static.action_repeat
   normalizing = static.normalize_observations
-
-  def init(key: jax.Array, config: TrainConfig | None = None) -> TrainState:
-    cfg = _check_config(config, static)
-    key = _as_typed_key(key)
-    key, k_learner, k_mult, k_env = jax.random.split(key, 4)
-    zero = jnp.zeros((), jnp.float32)
-    return TrainState(
-        learner=p.learner.init(k_learner, cfg),
-        multiplier=p.multiplier.init(k_mult, cfg),
-        normalizer=normalize.init(p.obs_size),
-        env_state=p.shard(p.batched_env(cfg).reset(k_env)),
-        key=key,
-        update_step=Count.zeros(),
-        last_episode_return=zero,
-        last_episode_cost=zero,
-        cumulative_cost=RunningSum.zeros(),
-        config=cfg,
-    )
+  init = make_init(p, static)
 
   def update(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
     """Rollout -> GAE (reward, cost) -> multiplier update -> learner update with the
@@ -384,6 +427,10 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
   return init, update
 
 
+ON_POLICY = Driver(make_nets=_actor_critic_nets, check=_check_minibatches,
+                   make_init_update=_on_policy_init_update, replay_path=None)
+
+
 def make_train(env: Env, config: TrainConfig) -> Callable:
   """Builds `train(key, config=None) -> (TrainState, metrics)`, metrics [num_updates] each.
 
@@ -407,7 +454,7 @@ def make_act(env: Env, config: TrainConfig) -> Callable:
   budget appended; `make_env` gives that env). deterministic=True returns tanh(mean);
   it must be a Python bool (static under jit).
   """
-  parts, static = _make_parts(env, config)
+  parts, static = make_parts(env, config)
 
   def act(state: TrainState, obs: jax.Array, key: jax.Array,
           deterministic: bool = False) -> jax.Array:
@@ -423,21 +470,21 @@ def make_act(env: Env, config: TrainConfig) -> Callable:
 def metric_keys(env: Env, config: TrainConfig) -> tuple[str, ...]:
   """The keys of `update`'s metrics for this algorithm: METRIC_KEYS and its learner's
   `extra_metric_keys` (e.g. cpo/case)."""
-  parts, _ = _make_parts(env, config)
+  parts, _ = make_parts(env, config)
   return METRIC_KEYS + tuple(parts.learner.extra_metric_keys)
 
 
 def make_env(env: Env, config: TrainConfig) -> Env:
   """The unbatched env the algorithm's policy acts in: `env` itself, or wrapped by the
   algorithm's env wrapper (Saute) under `config`."""
-  parts, static = _make_parts(env, config)
+  parts, static = make_parts(env, config)
   return parts.wrap_env(env, static, parts.episode_length)
 
 
 def make_lambda(env: Env, config: TrainConfig) -> Callable:
   """`lam(state, obs[B, O]) -> [B]`: the multiplier each state is penalised with (scalar
   algorithms broadcast their lambda; algorithms without one give zeros)."""
-  parts, static = _make_parts(env, config)
+  parts, static = make_parts(env, config)
 
   def lam(state: TrainState, obs: jax.Array) -> jax.Array:
     nobs = normalize.apply(state.normalizer, obs, static.normalize_observations)

@@ -36,9 +36,8 @@ import jax
 import jax.numpy as jnp
 from brax.envs.base import Env
 
-from jaxcrl import algorithms, losses, multipliers, networks, normalize, train
+from jaxcrl import losses, multipliers, networks, normalize, train
 from jaxcrl.config import TrainConfig
-from jaxcrl.counters import Count, RunningSum
 from jaxcrl.offpolicy import replay, sac
 from jaxcrl.types import PolicyExtras
 
@@ -55,37 +54,24 @@ class Step(NamedTuple):
   extras: PolicyExtras
 
 
-def make_parts(env: Env, config: TrainConfig) -> tuple[Any, TrainConfig]:
-  """-> (train._Parts with an off-policy learner, config with its family configs resolved);
-  the on-policy `train._make_parts` hands off-policy algorithms here."""
-  config = algorithms.resolve(config.validate())
-  episode_length = config.episode_length or getattr(env, "episode_length", 1000)
-  algo = algorithms.get(config.algo)
-  wrap_env = algo.wrap_env or train._no_wrap  # pylint: disable=protected-access
-  obs_size = wrap_env(env, config, episode_length).observation_size
-  if not isinstance(obs_size, int):
-    raise ValueError(f"observation_size must be an int (flat observations), got {obs_size!r}")
-  lconfig = config.learner
-  if lconfig.buffer_size < config.batch_size:
-    raise ValueError(
-        f"buffer_size={lconfig.buffer_size} is less than one update's transitions, "
-        f"num_envs * unroll_length = {config.batch_size}; raise --buffer-size")
-  nets = sac.Nets(
-      policy=networks.make_policy(obs_size, env.action_size, config.policy_hidden,
+def make_nets(obs_size: int, action_size: int, config: TrainConfig) -> sac.Nets:
+  """The SAC-family networks: a Gaussian policy, twin reward Q heads, one cost Q head."""
+  return sac.Nets(
+      policy=networks.make_policy(obs_size, action_size, config.policy_hidden,
                                   config.activation),
-      reward_critic=networks.make_q(obs_size, env.action_size, config.value_hidden,
+      reward_critic=networks.make_q(obs_size, action_size, config.value_hidden,
                                     config.activation, heads=2),
-      cost_critic=networks.make_q(obs_size, env.action_size, config.value_hidden,
+      cost_critic=networks.make_q(obs_size, action_size, config.value_hidden,
                                   config.activation, heads=1),
-      obs_size=obs_size, action_size=env.action_size)
-  episode_steps = max(episode_length // config.action_repeat, 1)
-  parts = train._Parts(  # pylint: disable=protected-access
-      env=env, wrap_env=wrap_env, learner=algo.make_learner(nets, config, episode_steps),
-      multiplier=algo.make_multiplier(obs_size, config, episode_steps), obs_size=obs_size,
-      action_size=env.action_size, episode_length=episode_length,
-      episode_steps=episode_steps,
-      shard=train._make_shard(config.num_envs))  # pylint: disable=protected-access
-  return parts, config
+      obs_size=obs_size, action_size=action_size)
+
+
+def check(config: TrainConfig) -> None:
+  """The buffer must hold at least one update's transitions."""
+  if config.learner.buffer_size < config.batch_size:
+    raise ValueError(
+        f"buffer_size={config.learner.buffer_size} is less than one update's transitions, "
+        f"num_envs * unroll_length = {config.batch_size}; raise --buffer-size")
 
 
 def replay_bytes(obs_size: int, action_size: int, buffer_size: int) -> int:
@@ -115,7 +101,7 @@ def check_memory(env: Env, config: TrainConfig, members: int = 1) -> None:
   """ValueError, before anything is allocated, if `members` replay buffers of `config`
   would not fit: training holds the state twice (the chunk's input and output), so
   2 x buffer x members must fit in `available_bytes()`. Names the bytes and --buffer-size."""
-  _check_memory(*make_parts(env, config), members)
+  _check_memory(*train.make_parts(env, config), members)
 
 
 def _check_memory(parts: Any, static: TrainConfig, members: int) -> None:
@@ -166,11 +152,11 @@ def _normalized(normalizer, batch: sac.Experience, enabled: bool) -> sac.Experie
                         next_obs=normalize.apply(normalizer, batch.next_obs, enabled))
 
 
-def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]:
+def make_init_update(p: train.Parts, static: TrainConfig) -> tuple[Callable, Callable]:
   """`init(key, config=None) -> TrainState`, `update(state) -> (state, metrics)` (see the
-  module docstring); as `jaxcrl.train.make_init_update`, which dispatches here. ValueError
-  if one member's replay buffer would not fit in memory (`check_memory`)."""
-  p, static = make_parts(env, config)
+  module docstring) from `train.make_parts`' output; `jaxcrl.train.make_init_update`
+  dispatches here. ValueError if one member's replay buffer would not fit in memory
+  (`check_memory`)."""
   _check_memory(p, static, members=1)
   lconfig = static.learner
   batch_size = lconfig.batch_size
@@ -178,18 +164,7 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
   steps_per_update = static.batch_size * static.action_repeat
   normalizing = static.normalize_observations
   flat = lambda x: x.reshape((static.batch_size,) + x.shape[2:])
-
-  def init(key: jax.Array, config: TrainConfig | None = None) -> train.TrainState:
-    cfg = train._check_config(config, static)  # pylint: disable=protected-access
-    key = train._as_typed_key(key)  # pylint: disable=protected-access
-    key, k_learner, k_mult, k_env = jax.random.split(key, 4)
-    zero = jnp.zeros((), jnp.float32)
-    return train.TrainState(
-        learner=p.learner.init(k_learner, cfg), multiplier=p.multiplier.init(k_mult, cfg),
-        normalizer=normalize.init(p.obs_size),
-        env_state=p.shard(p.batched_env(cfg).reset(k_env)), key=key,
-        update_step=Count.zeros(), last_episode_return=zero, last_episode_cost=zero,
-        cumulative_cost=RunningSum.zeros(), config=cfg)
+  init = train.make_init(p, static)
 
   def update(state: train.TrainState) -> tuple[train.TrainState, dict[str, jax.Array]]:
     cfg = state.config
@@ -260,16 +235,5 @@ def make_init_update(env: Env, config: TrainConfig) -> tuple[Callable, Callable]
   return init, update
 
 
-class Driver(NamedTuple):
-  """What `Algorithm.driver` names: make_parts(env, config) -> (train._Parts, config) for
-  make_act / make_lambda / make_env / metric_keys, make_init_update(env, config), and
-  replay_path, the `jax.tree_util.keystr` path of the replay buffer in the TrainState (what
-  a run started with --no-checkpoint-buffer leaves out of its checkpoints)."""
-
-  make_parts: Callable
-  make_init_update: Callable
-  replay_path: str
-
-
-DRIVER = Driver(make_parts=make_parts, make_init_update=make_init_update,
-                replay_path=".learner.replay")
+DRIVER = train.Driver(make_nets=make_nets, check=check, make_init_update=make_init_update,
+                      replay_path=".learner.replay")
