@@ -139,6 +139,18 @@ def shuffled_minibatches(tree: Any, key: jax.Array, num_minibatches: int) -> Any
       lambda x: x[perm].reshape((num_minibatches, n // num_minibatches) + x.shape[1:]), tree)
 
 
+def unless_stopped(step: Callable, carry: Any, x: Any, stopped: jax.Array) -> tuple[Any, Any]:
+  """A scan body of epochs that stop early: `step(carry, x) -> (carry, out)` when not
+  `stopped` [] bool, else (carry, zeros shaped like out).
+
+  lax.cond, so once stopped a step costs nothing (under vmap with a batched `stopped`,
+  lax.cond computes both branches and selects, as masking would).
+  """
+  out_shape = jax.eval_shape(step, carry, x)[1]
+  skip = lambda c, _: (c, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape))
+  return jax.lax.cond(stopped, skip, step, carry, x)
+
+
 def adam_step(params, opt_state, grads, learning_rate, max_grad_norm):
   """One step of `make_optimizer(learning_rate, max_grad_norm)`: -> (params, opt_state)."""
   updates, opt_state = make_optimizer(learning_rate, max_grad_norm).update(

@@ -128,29 +128,31 @@ def project(nets: base.Nets, lstate: base.ActorCriticState, samples: base.Sample
     return projection_loss(log_prob, mb.log_prob, kl, mb.cost_adv, mb.lam, coef)
 
   def sgd_step(carry, mb):
-    params, opt_state, stopped = carry
+    params, opt_state = carry
     loss, grads = jax.value_and_grad(loss_fn)(params, mb)
-    new_params, new_opt = base.adam_step(params, opt_state, grads, config.policy_lr,
-                                         config.max_grad_norm)
-    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(stopped, o, n), new, old)
-    return (keep(new_params, params), keep(new_opt, opt_state), stopped), loss
+    return base.adam_step(params, opt_state, grads, config.policy_lr,
+                          config.max_grad_norm), loss
 
   def epoch(carry, key_e):
-    params, opt_state, stopped = carry
-    (params, opt_state, _), loss = jax.lax.scan(
-        sgd_step, carry, base.shuffled_minibatches(data, key_e, config.num_minibatches))
+    params, opt_state, _, _ = carry
+    (params, opt_state), loss = jax.lax.scan(
+        sgd_step, (params, opt_state),
+        base.shuffled_minibatches(data, key_e, config.num_minibatches))
     loc, scale = nets.policy.apply(params, samples.obs)
     kl = losses.gaussian_kl(anchor_loc, anchor_scale, loc, scale).mean()
-    ran = 1.0 - stopped.astype(jnp.float32)
     limit = config.learner.cup_projection_kl
-    stopped = stopped | ((limit > 0) & (kl > limit))
-    return (params, opt_state, stopped), (loss.mean(), kl, ran)
+    stopped = (limit > 0) & (kl > limit)
+    return (params, opt_state, stopped, kl), (loss.mean(), jnp.ones((), jnp.float32))
 
-  (params, opt_state, _), (loss, kl, ran) = jax.lax.scan(
-      epoch, (lstate.policy_params, lstate.policy_opt_state, jnp.zeros((), bool)),
+  # carry: (params, opt_state, stopped, the last epoch's full-batch KL); a skipped epoch
+  # leaves it as it was and outputs ran = 0.
+  (params, opt_state, _, kl), (loss, ran) = jax.lax.scan(
+      lambda carry, key_e: base.unless_stopped(epoch, carry, key_e, carry[2]),
+      (lstate.policy_params, lstate.policy_opt_state, jnp.zeros((), bool),
+       jnp.zeros((), jnp.float32)),
       jax.random.split(key, config.num_epochs))
   metrics = {"cup/projection_loss": jnp.sum(loss * ran) / jnp.maximum(ran.sum(), 1.0),
-             "cup/projection_kl": kl[-1],  # skipped epochs leave the policy as it was
+             "cup/projection_kl": kl,
              "cup/projection_steps": ran.sum() * config.num_minibatches}
   return lstate.replace(policy_params=params, policy_opt_state=opt_state), metrics
 

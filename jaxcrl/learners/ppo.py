@@ -126,11 +126,11 @@ def make_minibatch_learner(objective: Callable, prepare: Callable = no_context,
       lrs = {"policy": config.policy_lr, "value": config.value_lr,
              "cost_value": config.value_lr}
 
-      def sgd_step(carry, minibatch):
-        params, opt_states, stopped = carry
+      def take(carry, minibatch):
+        params, opt_states, _ = carry
         mb, lam_mb = minibatch
         grads, aux = jax.grad(loss_fn, has_aux=True)(params, mb, lam_mb)
-        stopped = stopped | ((lconfig.target_kl > 0) & (aux[3] > lconfig.target_kl))
+        stopped = (lconfig.target_kl > 0) & (aux[3] > lconfig.target_kl)
         new_params, new_opt = {}, {}
         for name in params:
           new_params[name], new_opt[name] = base.adam_step(
@@ -138,6 +138,10 @@ def make_minibatch_learner(objective: Callable, prepare: Callable = no_context,
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(stopped, o, n), new, old)
         taken = 1.0 - stopped.astype(jnp.float32)
         return (keep(new_params, params), keep(new_opt, opt_states), stopped), (aux, taken)
+
+      def sgd_step(carry, minibatch):
+        # Once stopped, the later steps are not computed (base.unless_stopped).
+        return base.unless_stopped(take, carry, minibatch, carry[2])
 
       def epoch(carry, key_e):
         return jax.lax.scan(sgd_step, carry, base.shuffled_minibatches(
