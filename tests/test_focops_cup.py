@@ -141,6 +141,21 @@ def test_focops_target_kl_stops_the_minibatch_steps():
   assert float(stop["policy/sgd_steps"]) == 1
 
 
+def test_unless_stopped_runs_or_skips_a_step_alone_and_under_vmap():
+  """base.unless_stopped: the step's (carry, out) when not stopped, else (carry unchanged,
+  zeros); under vmap with a batched flag each member gets its own branch's result."""
+  step = lambda c, x: (c + x, (c * x, jnp.ones(())))
+  run = lambda c, stopped: base.unless_stopped(step, c, jnp.float32(3.0), stopped)
+  chex.assert_trees_all_equal(run(jnp.float32(2.0), jnp.array(False)),
+                              (jnp.float32(5.0), (jnp.float32(6.0), jnp.float32(1.0))))
+  chex.assert_trees_all_equal(run(jnp.float32(2.0), jnp.array(True)),
+                              (jnp.float32(2.0), (jnp.float32(0.0), jnp.float32(0.0))))
+  carry, (out, ran) = jax.vmap(run)(jnp.array([2.0, 2.0]), jnp.array([False, True]))
+  np.testing.assert_array_equal(carry, [5.0, 2.0])
+  np.testing.assert_array_equal(out, [6.0, 0.0])
+  np.testing.assert_array_equal(ran, [1.0, 0.0])
+
+
 def test_cup_projection_trains_the_policy_only_and_stops_on_kl():
   cfg = jaxcrl.make_config("cup", **TINY, target_kl=0.0, cup_projection_kl=0.0)
   cfg = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), cfg)
