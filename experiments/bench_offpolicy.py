@@ -30,6 +30,8 @@ import sys
 from typing import Callable
 
 import jax
+
+import envs.quiet_imports  # noqa: F401  first: Brax imports mujoco.mjx, which prints Warp lines
 from brax.envs.base import Wrapper
 
 import jaxcrl

@@ -27,6 +27,7 @@ from typing import Callable
 
 import jax
 
+import envs.quiet_imports  # noqa: F401  first: Brax imports mujoco.mjx, which prints Warp lines
 from brax.envs.base import Env, Wrapper
 
 import envs

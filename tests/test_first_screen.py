@@ -13,7 +13,8 @@ from experiments import bench, run
 def test_importing_the_project_prints_nothing():
   """mujoco.mjx prints two 'Failed to import warp' lines without NVIDIA Warp; they are
   silenced at their source (envs/quiet_imports.py), whichever package is imported first."""
-  for first in ("jaxcrl", "envs", "experiments.run", "experiments.bench_train"):
+  for first in ("jaxcrl", "envs", "experiments.run", "experiments.bench_train",
+                "experiments.bench_offpolicy"):
     out = subprocess.run([sys.executable, "-c", f"import {first}"], capture_output=True,
                          text=True, check=True).stdout
     assert out == "", (first, out)
