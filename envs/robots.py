@@ -239,6 +239,16 @@ CAR = Robot(
 )
 
 ROBOTS = {"Point": POINT, "Car": CAR}
+SITE_SENSORS = ("accelerometer", "velocimeter", "gyro", "magnetometer")  # 3 each, body frame
+
+
+def sensor_labels(robot: str) -> tuple[str, ...]:
+  """The names of `robot`'s sensor observation entries, in order ([sensor_size])."""
+  labels = [f"{sensor} {axis}" for sensor in SITE_SENSORS for axis in "xyz"]
+  if robot == "Car":
+    labels += [f"ballangvel_rear {axis}" for axis in "xyz"]
+    labels += [f"ballquat_rear r{i}{j}" for i in range(3) for j in range(3)]
+  return tuple(labels)
 
 
 def check_task(robot: str, level: int, levels) -> None:

@@ -1,5 +1,5 @@
 """Backend fidelity: `python -m experiments.bench fidelity [--envs A,B] [--episodes N]
-[--backends planar,mjx] [--policies random,wander]`.
+[--backends planar,mjx] [--policies random,wander] [--sensors]`.
 
 For each env, backend and scripted policy: N episodes of one full episode length each (a
 vmapped batch of N envs, so N different layouts from seed `--seed`), then the mean cost rate
@@ -9,6 +9,11 @@ hence the same layouts.
 
 When the env has several cost terms, a second line gives each term's share of steps in which
 it fired, per backend in the order of --backends.
+
+--sensors adds a line of the robot's sensor entries whose spread differs between the backends:
+the standard deviation over all steps and episodes, per backend, of each entry that is
+constant on one backend (std <= 1e-3, which the trainer's observation normaliser holds at 0,
+`jaxcrl.normalize`) and not on another, or whose std differs by more than SENSOR_RATIO.
 
 Policies (actions in [-1, 1]^2):
   random  uniform actions every step (Safety-Gymnasium's reference in FACTS section 6).
@@ -20,6 +25,7 @@ Policies (actions in [-1, 1]^2):
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -28,9 +34,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
+from envs import robots
+from jaxcrl import normalize
 
 POLICIES = ("random", "wander")
 TURN_PERIOD = 200  # env steps per turning cycle of `wander`
+CONSTANT_STD = math.sqrt(normalize.CONSTANT_VAR)
+SENSOR_RATIO = 2.0
 CAR_SATURATION = 0.02
 
 
@@ -44,6 +54,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
   parser.add_argument("--backends", default="planar,mjx", help="comma-separated backends")
   parser.add_argument("--policies", default=",".join(POLICIES),
                       help=f"comma-separated, of {', '.join(POLICIES)}")
+  parser.add_argument("--sensors", action="store_true",
+                      help="also list the sensor entries whose spread differs between backends")
   parser.add_argument("--seed", type=int, default=0)
   return parser.parse_args(argv)
 
@@ -61,12 +73,14 @@ def policy_action(policy: str, robot: str, key: jax.Array, t: jax.Array,
 
 
 def run_cell(name: str, backend: str, policy: str, episodes: int, seed: int) -> dict:
-  """Runs `episodes` episodes; returns cost_rate, ep_return, ep_cost (means), seconds and
-  by_source {cost term: mean of its per-step indicator}."""
+  """Runs `episodes` episodes; returns cost_rate, ep_return, ep_cost (means), seconds,
+  by_source {cost term: mean of its per-step indicator}, sensor_std [sensor_size] (over
+  all steps and episodes) and robot."""
   env = envs.make(name, backend=backend)
   length = env.episode_length
   benv = envs.wrap(env, num_envs=episodes)
   robot = env.robot_name
+  sensors = len(robots.sensor_labels(robot))
 
   @jax.jit
   def rollout(key):
@@ -78,20 +92,35 @@ def run_cell(name: str, backend: str, policy: str, episodes: int, seed: int) -> 
       state = benv.step(state, policy_action(policy, robot, key, t, phase))
       terms = {k[5:]: v for k, v in state.metrics.items()
                if k.startswith("cost_") and k != "cost_sum"}
-      return state, (state.cost, terms)
+      reading = state.obs[:, :sensors]
+      return state, (state.cost, terms, reading.mean(0), (reading ** 2).mean(0))
 
-    state, (costs, terms) = jax.lax.scan(
+    state, (costs, terms, first, second) = jax.lax.scan(
         one, benv.reset(key_reset), (jnp.arange(length), jax.random.split(key_run, length)))
     terms = {k: (v > 0).mean() for k, v in terms.items()}
-    return costs, terms, state.info["episode_return"], state.info["episode_cost"], state.done
+    std = jnp.sqrt(jnp.maximum(second.mean(0) - first.mean(0) ** 2, 0.0))
+    return costs, terms, state.info["episode_return"], state.info["episode_cost"], state.done, std
 
   start = time.perf_counter()
-  costs, terms, ret, cost, done = jax.device_get(rollout(jax.random.key(seed)))
+  costs, terms, ret, cost, done, std = jax.device_get(rollout(jax.random.key(seed)))
   if not np.all(done == 1):
     raise RuntimeError(f"{name}: episodes did not end after {length} steps")
   return {"cost_rate": float(costs.mean()), "ep_return": float(ret.mean()),
           "ep_cost": float(cost.mean()), "seconds": time.perf_counter() - start,
-          "by_source": {k: float(v) for k, v in terms.items()}}
+          "by_source": {k: float(v) for k, v in terms.items()}, "sensor_std": std,
+          "robot": robot}
+
+
+def differing_sensors(robot: str, stds: list[np.ndarray]) -> list[tuple[str, list[float]]]:
+  """(label, [std per backend]) of the sensor entries whose spread differs between backends
+  (module docstring); stds: per backend, [sensor_size]."""
+  out = []
+  for label, row in zip(robots.sensor_labels(robot), np.stack(stds, axis=-1)):
+    constant = row <= CONSTANT_STD
+    ratio = row.max() / max(row.min(), 1e-12)
+    if constant.any() and not constant.all() or not constant.any() and ratio > SENSOR_RATIO:
+      out.append((label, [float(x) for x in row]))
+  return out
 
 
 def _rel(a: float, b: float) -> str:
@@ -140,6 +169,11 @@ def main(argv: list[str]) -> int:
         print(f"{'':<14} {'':<7} per source, steps with a cost: " + ", ".join(
             f"{k} " + " / ".join(f"{c['by_source'][k]:.4f}" for c in cells)
             for k in cells[0]["by_source"]), flush=True)
+      if args.sensors and len(cells) > 1:
+        differ = differing_sensors(cells[0]["robot"], [c["sensor_std"] for c in cells])
+        print(f"{'':<14} {'':<7} sensor std, differing: " + (", ".join(
+            f"{label} " + " / ".join(f"{x:.3g}" for x in row) for label, row in differ)
+            or "none"), flush=True)
   return 0
 
 
