@@ -92,11 +92,13 @@ def run_cell(name: str, backend: str, policy: str, episodes: int, seed: int) -> 
       state = benv.step(state, policy_action(policy, robot, key, t, phase))
       terms = {k[5:]: v for k, v in state.metrics.items()
                if k.startswith("cost_") and k != "cost_sum"}
-      reading = state.obs[:, :sensors]
+      reading = state.obs[:, :sensors] - origin  # about the reset's mean: no cancellation
       return state, (state.cost, terms, reading.mean(0), (reading ** 2).mean(0))
 
+    state = benv.reset(key_reset)
+    origin = state.obs[:, :sensors].mean(0)
     state, (costs, terms, first, second) = jax.lax.scan(
-        one, benv.reset(key_reset), (jnp.arange(length), jax.random.split(key_run, length)))
+        one, state, (jnp.arange(length), jax.random.split(key_run, length)))
     terms = {k: (v > 0).mean() for k, v in terms.items()}
     std = jnp.sqrt(jnp.maximum(second.mean(0) - first.mean(0) ** 2, 0.0))
     return costs, terms, state.info["episode_return"], state.info["episode_cost"], state.done, std

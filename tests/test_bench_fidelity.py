@@ -32,6 +32,8 @@ def test_a_cell_reports_each_sensor_entrys_spread():
   std = dict(zip(robots.sensor_labels("Point"), cell["sensor_std"]))
   # The Point moves in the plane: no vertical velocity, no roll or pitch rate.
   assert std["velocimeter z"] == std["gyro x"] == std["gyro y"] == 0.0
+  # Gravity, exactly, every step: no float32 cancellation from E[x^2] - E[x]^2 at 9.81.
+  assert std["accelerometer z"] == 0.0
   assert std["velocimeter x"] > 0.01 and std["gyro z"] > 0.01
   assert cell["robot"] == "Point"
 
