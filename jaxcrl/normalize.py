@@ -9,7 +9,9 @@ has no roll, pitch or hop, so its accelerometer z, velocimeter z, gyro x and y a
 magnetometer z are constant on planar but vary on mjx; held at 0 they cost nothing
 (docs/planar.md, "Calibration and transfer"). `init`'s prior (count 1e-4, variance 1) leaves a
 constant feature a variance of 1e-4 (1 + value^2) / N after N samples: under CONSTANT_VAR
-after about 1e4 of them for a value of 10 (three updates of 32 envs x 125 steps).
+after about 1e4 of them for a value of 10 (three updates of 32 envs x 125 steps). Where every
+feature is constant (a bandit probe) the networks then see a zero input and each acts through
+its output bias alone.
 """
 
 from __future__ import annotations
