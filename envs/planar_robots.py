@@ -121,7 +121,7 @@ POINT = PlanarRobot(
     n_frames=robots.POINT.n_frames,
     z=0.1,
     geoms=(Geom("circle", (0.1,)), Geom("box", (0.05, 0.05), pos=(0.1, 0.0))),
-    sensor_size=12,
+    sensor_size=robots.POINT.sensor_size,
     init_extra=lambda: jnp.zeros((0,)),
     mass_matrix=_point_mass_matrix,
     velocity_step=_point_velocity_step,

@@ -72,6 +72,16 @@ class Robot:
   sensors: Callable[[jax.Array, jax.Array, jax.Array, float], jax.Array]
 
 
+# The sensor observation's layout, one name per entry; each robot's sensor_size is its length.
+_SITE_LABELS = tuple(f"{sensor} {axis}" for sensor in
+                     ("accelerometer", "velocimeter", "gyro", "magnetometer") for axis in "xyz")
+SENSOR_LABELS = {
+    "Point": _SITE_LABELS,
+    "Car": _SITE_LABELS + tuple(f"ballangvel_rear {axis}" for axis in "xyz")
+           + tuple(f"ballquat_rear r{i}{j}" for i in range(3) for j in range(3)),
+}
+
+
 def _site_sensors(rot, vel, ang_body, acc):
   """accelerometer, velocimeter, gyro, magnetometer at the body origin: [12]."""
   accelerometer = rot.T @ (acc + jnp.array([0.0, 0.0, GRAVITY]))
@@ -145,7 +155,7 @@ POINT = Robot(
     needs_floor=False,
     q_size=3,
     qd_size=3,
-    sensor_size=12,
+    sensor_size=len(SENSOR_LABELS["Point"]),
     ctrl=_point_ctrl,
     init_q=_point_init_q,
     pose=_point_pose,
@@ -231,7 +241,7 @@ CAR = Robot(
     needs_floor=True,
     q_size=13,
     qd_size=11,
-    sensor_size=24,
+    sensor_size=len(SENSOR_LABELS["Car"]),
     ctrl=_car_ctrl,
     init_q=_car_init_q,
     pose=_car_pose,
@@ -239,16 +249,11 @@ CAR = Robot(
 )
 
 ROBOTS = {"Point": POINT, "Car": CAR}
-SITE_SENSORS = ("accelerometer", "velocimeter", "gyro", "magnetometer")  # 3 each, body frame
 
 
 def sensor_labels(robot: str) -> tuple[str, ...]:
   """The names of `robot`'s sensor observation entries, in order ([sensor_size])."""
-  labels = [f"{sensor} {axis}" for sensor in SITE_SENSORS for axis in "xyz"]
-  if robot == "Car":
-    labels += [f"ballangvel_rear {axis}" for axis in "xyz"]
-    labels += [f"ballquat_rear r{i}{j}" for i in range(3) for j in range(3)]
-  return tuple(labels)
+  return SENSOR_LABELS[robot]
 
 
 def check_task(robot: str, level: int, levels) -> None:
