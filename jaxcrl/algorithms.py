@@ -135,7 +135,7 @@ ALGORITHMS: dict[str, Algorithm] = {
         "delayed ascent, decaying rate, negative output bias (Ma et al. 2021)"),
     "sac_statewise_auto": _off_policy(
         sac.statewise_objective, multipliers.make_statewise_auto,
-        multipliers.StatewiseAutoConfig(regression_minibatches=1),
+        multipliers.StatewiseAutoConfig(),
         "SAC with ppo_statewise_auto's self-tuning lambda(s) on Q_c(s, pi(s)) "
         "(this project)"),
 }

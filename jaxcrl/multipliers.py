@@ -131,13 +131,6 @@ class StatewiseAutoConfig:
     0 makes lambda the same in every state (a scalar multiplier, PI-controlled in log
     space).
   regression_steps: Adam steps of the regression per update (static).
-  regression_minibatches: M, the regression's minibatches (static): each update shuffles
-    the batch into M disjoint minibatches of N // M samples (the remainder of N / M sits
-    out) and step i regresses on minibatch i mod M, so the default 4 steps over 4
-    minibatches are one pass over the batch, as one PPO epoch. 1 regresses on the whole batch at
-    every step: four times the network passes at the default steps, and what the
-    measurements in docs/statewise.md before 2026-12-07 ran (docs/algorithms.md,
-    throughput); sac_statewise_auto's default, whose batch is one SAC minibatch.
   multiplier_hidden: hidden sizes of the lambda(s) MLP (static).
   """
 
@@ -149,7 +142,6 @@ class StatewiseAutoConfig:
   statewise_kp: float = 2.0
   statewise_shape_max: float = 1.0
   regression_steps: int = static(4)
-  regression_minibatches: int = static(4)
   multiplier_hidden: tuple = static((64, 64))
 
   CHECKS = {"statewise_lr": (">= 0", lambda v: v >= 0),
@@ -159,9 +151,7 @@ class StatewiseAutoConfig:
             "statewise_kp": (">= 0", lambda v: v >= 0),
             "statewise_shape_max": (">= 0 or NaN", lambda v: (v != v) | (v >= 0)),
             "regression_steps": ("a positive integer",
-                                 lambda v: v >= 1 and float(v).is_integer()),
-            "regression_minibatches": ("a positive integer",
-                                       lambda v: v >= 1 and float(v).is_integer())}
+                                 lambda v: v >= 1 and float(v).is_integer())}
 
 
 @struct.dataclass
@@ -274,21 +264,6 @@ def fixed_threshold(episode_steps: int, derive: Callable = statewise_threshold
     return derive(config, episode_steps)
 
   return threshold
-
-
-def _minibatches(key: jax.Array, data: Any, count: int) -> Any:
-  """Shuffles the leaves of `data` (each [N, ...]) along N with `key` into `count`
-  disjoint minibatches: each leaf [count, N // count, ...]; the N % count left over are
-  dropped. ValueError (at trace time) if count > N."""
-  n = jax.tree.leaves(data)[0].shape[0]
-  if count > n:
-    raise ValueError(f"regression_minibatches={count} exceeds the multiplier's batch of "
-                     f"{n} samples; choose at most {n}")
-  if count == 1:
-    return jax.tree.map(lambda x: x[None], data)
-  size = n // count
-  keep = jax.random.permutation(key, n)[:count * size]
-  return jax.tree.map(lambda x: x[keep].reshape((count, size) + x.shape[1:]), data)
 
 
 def scalar_value(mstate, obs, config) -> jax.Array:
@@ -473,9 +448,7 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     e(s)   = clip((V_c_hat(s) - w) / w, -1, 1)       relative state excess
     f*(s)  = clip(f_old(s) + statewise_step (e(s) - mean_batch e), -F, F),
              F = min(statewise_shape_max, log(lambda_max / LAMBDA_FLOOR))  the shape's target
-    phi   <- regression_steps Adam steps on 0.5 mean_{s in minibatch} (f_phi(s) - f*(s))^2,
-             over regression_minibatches shuffled minibatches of the batch in turn
-             (1: the whole batch, unshuffled, at every step)
+    phi   <- regression_steps Adam steps on 0.5 mean_s (f_phi(s) - f*(s))^2
 
   Why not ppo_statewise's update: its lambda(s) takes Adam steps of gradient ascent on
   mean_s lambda(s) (V_c_hat(s) - w), so how far lambda moves per update is set by the net's
@@ -514,7 +487,6 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
   net = networks.make_multiplier(obs_size, config.multiplier.multiplier_hidden,
                                  config.activation, link="log")
   steps = config.multiplier.regression_steps
-  minibatches = config.multiplier.regression_minibatches
   log_floor = float(jnp.log(LAMBDA_FLOOR))
   threshold = fixed_threshold(episode_steps, episode_threshold)
 
@@ -545,14 +517,14 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     return jnp.exp(jnp.clip(z, log_floor, jnp.log(mc.lambda_max)))
 
   def update(mstate, batch, key, config):
+    del key
     mc = config.multiplier
     log_max = jnp.log(mc.lambda_max)
     limit = jnp.maximum(config.cost_limit, 1e-6)
     episodic = jnp.clip((batch.episode_cost - config.cost_limit) / limit, -1.0, 1.0)
     w = jnp.maximum(threshold(mstate, config), 1e-6)
     excess = jnp.clip((batch.cost_target - w) / w, -1.0, 1.0)
-    raw = net.apply(mstate.params, batch.obs)
-    shape = jnp.clip(raw, -shape_bound(config), shape_bound(config))
+    shape = shape_of(mstate.params, batch.obs, config)
     # Anti-windup: b stops rising once every state over w (every state, if none is) is at
     # lambda_max, and stops falling once every state is at the floor; beyond, its steps
     # change no lambda that matters and would only have to be unwound.
@@ -565,24 +537,22 @@ def make_statewise_auto(obs_size: int, config: TrainConfig, episode_steps: int) 
     bound = shape_bound(config)
     # A constant of the regression: computed from the old parameters, outside loss_fn.
     target = jnp.clip(shape + mc.statewise_step * (excess - excess.mean()), -bound, bound)
-    obs_mb, target_mb = _minibatches(key, (batch.obs, target), minibatches)
 
-    def loss_fn(params, obs, target):
-      return 0.5 * jnp.mean((net.apply(params, obs) - target) ** 2)
+    def loss_fn(params):
+      return 0.5 * jnp.mean((net.apply(params, batch.obs) - target) ** 2)
 
-    def step(carry, i):
+    def step(carry, _):
       params, opt_state = carry
-      grads = jax.grad(loss_fn)(params, obs_mb[i % minibatches], target_mb[i % minibatches])
+      loss, grads = jax.value_and_grad(loss_fn)(params)
       params, opt_state = adam_step(params, opt_state, grads, mc.statewise_lr,
                                     config.max_grad_norm)
-      return (params, opt_state), None
+      return (params, opt_state), loss
 
-    (params, opt_state), _ = jax.lax.scan(step, (mstate.params, mstate.opt_state),
-                                          jnp.arange(steps))
+    (params, opt_state), losses_ = jax.lax.scan(step, (mstate.params, mstate.opt_state),
+                                                None, length=steps)
     new = StatewiseAutoState(params=params, opt_state=opt_state, level=level,
                              excess_ema=excess_ema)
-    # The regression's loss over the whole batch before its first step.
-    return new, {"loss/multiplier": 0.5 * jnp.mean((raw - target) ** 2)}
+    return new, {"loss/multiplier": losses_[0]}
 
   return Multiplier(init, value, update, threshold)
 

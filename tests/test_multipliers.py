@@ -137,16 +137,13 @@ def test_statewise_auto_level_follows_the_episode_excess_exactly():
       np.testing.assert_allclose(lams, want[:, None].repeat(2, 1), rtol=1e-4)
 
 
-@pytest.mark.parametrize("minibatches", [1, 4])
-def test_statewise_auto_shape_moves_penalty_to_the_violating_state(minibatches):
+def test_statewise_auto_shape_moves_penalty_to_the_violating_state():
   """At J_c = d the level holds and the shape moves lambda towards state 0 (V_c 5 > w 1)
   and away from state 1 (V_c 0) by about statewise_step per update each, the same from
-  any initial lambda (the net regresses onto its target: within 50% per update), whether
-  the regression takes its steps on the whole batch or on shuffled quarters of it (the
-  default). 15 updates keep lambda 0.01 x e^(-0.1 x 15 x 1.5) above the floor."""
+  any initial lambda (the net regresses onto its target: within 50% per update)."""
   ratios = []
   for init in (0.01, 1.0):
-    lams = _auto_run(init, 10.0, updates=15, regression_minibatches=minibatches)
+    lams = _auto_run(init, 10.0)
     step = np.diff(np.log(lams), axis=0)
     assert np.all((step[:, 0] > 0.05) & (step[:, 0] < 0.15)), step[:, 0]
     assert np.all((step[:, 1] < -0.05) & (step[:, 1] > -0.15)), step[:, 1]
@@ -182,21 +179,3 @@ def test_statewise_auto_proportional_term_follows_the_smoothed_episode_excess():
     lams = _auto_run(0.5, cost, updates=3, statewise_step=0.0, statewise_kp=1.0)
     ema = np.array([0.0] + [excess * (1 - a**k) for k in range(1, 4)])
     np.testing.assert_allclose(lams, 0.5 * np.exp(ema)[:, None].repeat(2, 1), rtol=1e-3)
-
-
-def test_regression_minibatches_are_a_disjoint_shuffle():
-  """The regression's minibatches: [M, N // M, ...] per leaf, rows kept together across
-  leaves, disjoint, the N % M left over dropped; M = 1 the batch itself; M > N an error."""
-  obs = jnp.arange(22.0).reshape(11, 2)
-  target = jnp.arange(11.0)
-  o, t = multipliers._minibatches(jax.random.key(3), (obs, target), 4)
-  chex.assert_shape(o, (4, 2, 2))
-  chex.assert_shape(t, (4, 2))
-  np.testing.assert_array_equal(o[..., 0], 2 * t)          # each row's leaves stay together
-  assert len(set(np.asarray(t).ravel().tolist())) == 8     # disjoint
-  assert not np.array_equal(np.sort(t.ravel()), t.ravel())  # shuffled
-  o1, t1 = multipliers._minibatches(jax.random.key(3), (obs, target), 1)
-  np.testing.assert_array_equal(o1[0], obs)
-  np.testing.assert_array_equal(t1[0], target)
-  with pytest.raises(ValueError, match=r"regression_minibatches=12 exceeds .* 11 samples"):
-    multipliers._minibatches(jax.random.key(3), (obs, target), 12)
