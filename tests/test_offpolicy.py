@@ -187,6 +187,54 @@ def test_target_critics_move_by_polyak_averaging():
                           "sac/q_reward", "sac/q_cost"}
 
 
+def _one_learner_step(cost_critics: int, cost_params=None):
+  """One gradient step of sac_lag's learner (lam 1) from a fresh state, its cost critic
+  (and target) replaced by `cost_params` if given: -> (start lstate, new lstate, q_c [16])."""
+  cfg = small("sac_lag", cost_critics=cost_critics)
+  parts, static = jaxcrl.train.make_parts(_env(), cfg)
+  cfg32 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), static)
+  lstate = parts.learner.init(jax.random.key(0), cfg32).replace(replay=None)
+  if cost_params is not None:
+    critic_opt = jaxcrl.learners.base.make_optimizer(cfg32.value_lr, cfg32.max_grad_norm)
+    lstate = lstate.replace(
+        critic_params={**lstate.critic_params, "cost": cost_params},
+        target_critic_params={**lstate.target_critic_params, "cost": cost_params},
+        critic_opt_state={**lstate.critic_opt_state, "cost": critic_opt.init(cost_params)})
+  mb = sac.Experience(obs=jnp.eye(2)[jnp.arange(16) % 2], action=jnp.zeros((16, 1)),
+                      reward=jnp.ones(16), cost=jnp.ones(16), terminated=jnp.zeros(16),
+                      next_obs=jnp.eye(2)[jnp.arange(16) % 2])
+  new, _, q_c = jax.jit(parts.learner.update)(lstate, mb, jnp.ones(16), jax.random.key(1),
+                                              cfg32)
+  return lstate, new, q_c
+
+
+def test_pessimistic_cost_critic_acts_through_its_highest_head():
+  """cost_critics = 2: [2]-headed Q_c whose target and actor take the maximum. Head 1 is
+  head 0 with its output raised by 5, so it is the maximum everywhere: one step of the
+  two-headed learner matches, to Adam's first-step scale invariance, one step of a
+  one-headed learner holding head 1 alone (its target, actor and returned q_c), and head 0
+  changes nothing but itself."""
+  base = _one_learner_step(1)[0].critic_params["cost"]   # [1, ...] leaves
+  out_bias = lambda path, x: "bias" in jax.tree_util.keystr(path) and x.shape[-1] == 1
+  raised = jax.tree_util.tree_map_with_path(
+      lambda path, x: x + 5.0 if out_bias(path, x) else x, base)
+  twin = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), base, raised)
+  old2, new2, q_c2 = _one_learner_step(2, twin)
+  _, new1, q_c1 = _one_learner_step(1, raised)
+  first = jax.tree.leaves(old2.critic_params["cost"])[0]
+  chex.assert_shape(first, (2,) + first.shape[1:])
+  chex.assert_shape(q_c2, (16,))
+  np.testing.assert_allclose(q_c2, q_c1, rtol=1e-4, atol=1e-5)
+  for a, b in zip(jax.tree.leaves(new2.policy_params), jax.tree.leaves(new1.policy_params)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  for a, b in zip(jax.tree.leaves(new2.critic_params["cost"]),
+                  jax.tree.leaves(new1.critic_params["cost"])):
+    np.testing.assert_allclose(a[1:], b, rtol=1e-4, atol=1e-6)
+  assert float(q_c2.min()) > 4.0   # the raised head's values, not head 0's (about 0)
+  with pytest.raises(ValueError, match=r"cost_critics must be a positive integer, got 0"):
+    small("sac_lag", cost_critics=0)
+
+
 def test_tanh_log_prob_and_objectives_by_hand():
   """log pi(tanh(u)) = log N(u; loc, scale) - log(1 - tanh(u)^2), finite where tanh
   saturates; the actor objectives on numbers."""

@@ -55,14 +55,15 @@ class Step(NamedTuple):
 
 
 def make_nets(obs_size: int, action_size: int, config: TrainConfig) -> sac.Nets:
-  """The SAC-family networks: a Gaussian policy, twin reward Q heads, one cost Q head."""
+  """The SAC-family networks: a Gaussian policy, twin reward Q heads, cost_critics cost Q
+  heads."""
   return sac.Nets(
       policy=networks.make_policy(obs_size, action_size, config.policy_hidden,
                                   config.activation),
       reward_critic=networks.make_q(obs_size, action_size, config.value_hidden,
                                     config.activation, heads=2),
       cost_critic=networks.make_q(obs_size, action_size, config.value_hidden,
-                                  config.activation, heads=1),
+                                  config.activation, heads=config.learner.cost_critics),
       obs_size=obs_size, action_size=action_size)
 
 

@@ -8,8 +8,8 @@ fac, sac_statewise_auto).
 
 One gradient step on a replay minibatch (Experience [M], observations normalised):
   critics  Q_r1, Q_r2 -> r + gamma (1 - term) (min_k Qbar_rk(s', a') - alpha log pi(a'|s'))
-           Q_c        -> c + cost_gamma (1 - term) max(Qbar_c(s', a'), 0),    a' ~ pi(s')
-  actor    objective(alpha log pi(a|s), min_k Q_rk(s, a), Q_c(s, a), lam), a ~ pi(s)
+           Q_c1..Q_cK -> c + cost_gamma (1 - term) max(max_k Qbar_ck(s', a'), 0), a' ~ pi(s')
+  actor    objective(alpha log pi(a|s), min_k Q_rk(s, a), max_k Q_ck(s, a), lam), a ~ pi(s)
            (unconstrained SAC: mean(alpha log pi - min_k Q_rk), without the cost critic)
   alpha    log alpha descends alpha (-log pi(a|s) - target_entropy) (Haarnoja et al. 2018b)
   targets  Qbar <- (1 - tau) Qbar + tau Q
@@ -20,6 +20,9 @@ the critic errs low, and without the floor those errors feed back through the ta
 PointGoal1 sac_lag's Q_c(s, pi(s)) fell to -20 within 200k steps). Truncated episodes
 bootstrap from the observation the step reached (Experience.next_obs, taken before the
 auto-reset), so unlike Brax's SAC no transition is dropped from the critic loss.
+K = cost_critics (default 1): with K >= 2 the cost critic is pessimistic, as FAC's
+`double_QC` (its maximum of two Q_c) and the mirror of the reward's twin minimum: the actor
+cannot settle where one head alone errs low.
 Settings: SACConfig (config.learner) and the shared policy_lr (actor), value_lr (critics),
 gamma, cost_gamma, max_grad_norm.
 """
@@ -62,6 +65,9 @@ class SACConfig:
   alpha_lr: Adam learning rate of log alpha (>= 0; 0 keeps alpha fixed).
   target_entropy: the policy entropy the temperature steers towards; NaN -> -action_size / 2
     (Brax's SAC).
+  cost_critics: K, the independent Q_c heads (static): the cost target and the actor take
+    their maximum, a pessimistic cost critic for K >= 2 (FAC's `double_QC`); 1 is one
+    plain Q_c.
   """
 
   buffer_size: int = static(1_000_000)
@@ -72,6 +78,7 @@ class SACConfig:
   alpha_init: float = 1.0
   alpha_lr: float = 3e-4
   target_entropy: float = float("nan")
+  cost_critics: int = static(1)
 
   CHECKS = {
       "buffer_size": ("an integer in [1, 2**31)",
@@ -81,12 +88,14 @@ class SACConfig:
       "warmup_steps": ("a non-negative integer", lambda v: v >= 0 and float(v).is_integer()),
       "tau": ("in (0, 1]", lambda v: 0 < v <= 1), "alpha_init": ("> 0", lambda v: v > 0),
       "alpha_lr": (">= 0", lambda v: v >= 0),
+      "cost_critics": ("a positive integer", lambda v: v >= 1 and float(v).is_integer()),
   }
 
 
 class Nets(NamedTuple):
   """policy: obs -> (loc, scale) (networks.make_policy); reward_critic: (obs, action) ->
-  [..., 2] (the twin Q_r, networks.make_q); cost_critic: (obs, action) -> [..., 1] (Q_c);
+  [..., 2] (the twin Q_r, networks.make_q); cost_critic: (obs, action) -> [..., K] (the
+  Q_c heads, SACConfig.cost_critics);
   the sizes shape the replay buffer."""
 
   policy: networks.Network
@@ -239,7 +248,8 @@ def make_sac(objective: Callable | None = lagrangian_objective) -> Callable:
                                                  mb.next_obs, k_next)
       targets = lstate.target_critic_params
       q_r_next = nets.reward_critic.apply(targets["reward"], mb.next_obs, next_action)
-      q_c_next = nets.cost_critic.apply(targets["cost"], mb.next_obs, next_action)[..., 0]
+      q_c_next = jnp.max(nets.cost_critic.apply(targets["cost"], mb.next_obs, next_action),
+                         axis=-1)
       v_r = jnp.min(q_r_next, axis=-1) - alpha * next_log_prob
       target_r = mb.reward + config.gamma * (1.0 - mb.terminated) * v_r
       target_c = mb.cost + config.cost_gamma * (1.0 - mb.terminated) * jnp.maximum(q_c_next,
@@ -247,12 +257,12 @@ def make_sac(objective: Callable | None = lagrangian_objective) -> Callable:
 
       def critic_loss(params):
         q_r = nets.reward_critic.apply(params["reward"], mb.obs, mb.action)
-        q_c = nets.cost_critic.apply(params["cost"], mb.obs, mb.action)[..., 0]
-        # Brax's 0.5 mean over both reward heads; the cost critic's own. The two share no
-        # parameters, so the gradient of the sum is each one's own.
+        q_c = nets.cost_critic.apply(params["cost"], mb.obs, mb.action)
+        # Brax's 0.5 mean over both reward heads; the same over the cost heads. The two
+        # share no parameters, so the gradient of the sum is each one's own.
         loss_r = 0.5 * jnp.mean((q_r - target_r[:, None]) ** 2)
-        loss_c = losses.value_loss(q_c, target_c)
-        return loss_r + loss_c, (loss_r, loss_c, q_c)
+        loss_c = losses.value_loss(q_c, target_c[:, None])
+        return loss_r + loss_c, (loss_r, loss_c, jnp.max(q_c, axis=-1))
 
       (_, (loss_r, loss_c, q_c_replay)), grads = jax.value_and_grad(
           critic_loss, has_aux=True)(lstate.critic_params)
@@ -268,7 +278,7 @@ def make_sac(objective: Callable | None = lagrangian_objective) -> Callable:
                       axis=-1)
         if objective is None:
           return jnp.mean(alpha * log_prob - q_r), (log_prob, q_r, q_c_replay)
-        q_c = nets.cost_critic.apply(critic_params["cost"], mb.obs, action)[..., 0]
+        q_c = jnp.max(nets.cost_critic.apply(critic_params["cost"], mb.obs, action), axis=-1)
         return objective(alpha * log_prob, q_r, q_c, lam), (log_prob, q_r, q_c)
 
       (policy_loss, (log_prob, q_r, q_c)), grads = jax.value_and_grad(
