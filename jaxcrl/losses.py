@@ -105,6 +105,6 @@ def reward_policy_loss(log_prob, old_log_prob, adv_r, adv_c, lam, clip_eps):
 
 
 def value_loss(prediction: jax.Array, target: jax.Array) -> jax.Array:
-  """0.5 mean (V - target)^2; prediction [N] (or [N, K] heads against a target [N, 1]),
-  target [N] (not differentiated)."""
+  """0.5 mean (V - target)^2; prediction and target [N] (or [N, K] for K heads); the
+  target is not differentiated."""
   return 0.5 * jnp.mean((prediction - jax.lax.stop_gradient(target)) ** 2)

@@ -189,7 +189,8 @@ def test_target_critics_move_by_polyak_averaging():
 
 def _one_learner_step(cost_critics: int, cost_params=None):
   """One gradient step of sac_lag's learner (lam 1) from a fresh state, its cost critic
-  (and target) replaced by `cost_params` if given: -> (start lstate, new lstate, q_c [16])."""
+  (and target) replaced by `cost_params` if given: -> (start lstate, new lstate, q_c [16],
+  metrics)."""
   cfg = small("sac_lag", cost_critics=cost_critics)
   parts, static = jaxcrl.train.make_parts(_env(), cfg)
   cfg32 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), static)
@@ -203,24 +204,25 @@ def _one_learner_step(cost_critics: int, cost_params=None):
   mb = sac.Experience(obs=jnp.eye(2)[jnp.arange(16) % 2], action=jnp.zeros((16, 1)),
                       reward=jnp.ones(16), cost=jnp.ones(16), terminated=jnp.zeros(16),
                       next_obs=jnp.eye(2)[jnp.arange(16) % 2])
-  new, _, q_c = jax.jit(parts.learner.update)(lstate, mb, jnp.ones(16), jax.random.key(1),
-                                              cfg32)
-  return lstate, new, q_c
+  new, metrics, q_c = jax.jit(parts.learner.update)(lstate, mb, jnp.ones(16),
+                                                    jax.random.key(1), cfg32)
+  return lstate, new, q_c, metrics
 
 
 def test_pessimistic_cost_critic_acts_through_its_highest_head():
-  """cost_critics = 2: [2]-headed Q_c whose target and actor take the maximum. Head 1 is
+  """cost_critics = 2: two Q_c heads, each on its own target, the actor on their maximum.
+  Head 1 is
   head 0 with its output raised by 5, so it is the maximum everywhere: one step of the
   two-headed learner matches, to Adam's first-step scale invariance, one step of a
-  one-headed learner holding head 1 alone (its target, actor and returned q_c), and head 0
-  changes nothing but itself."""
+  one-headed learner holding head 1 alone (its update, the actor's and the returned q_c),
+  and head 0 changes nothing but itself."""
   base = _one_learner_step(1)[0].critic_params["cost"]   # [1, ...] leaves
   out_bias = lambda path, x: "bias" in jax.tree_util.keystr(path) and x.shape[-1] == 1
   raised = jax.tree_util.tree_map_with_path(
       lambda path, x: x + 5.0 if out_bias(path, x) else x, base)
   twin = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), base, raised)
-  old2, new2, q_c2 = _one_learner_step(2, twin)
-  _, new1, q_c1 = _one_learner_step(1, raised)
+  old2, new2, q_c2, metrics2 = _one_learner_step(2, twin)
+  _, new1, q_c1, metrics1 = _one_learner_step(1, raised)
   first = jax.tree.leaves(old2.critic_params["cost"])[0]
   chex.assert_shape(first, (2,) + first.shape[1:])
   chex.assert_shape(q_c2, (16,))
@@ -230,6 +232,12 @@ def test_pessimistic_cost_critic_acts_through_its_highest_head():
   for a, b in zip(jax.tree.leaves(new2.critic_params["cost"]),
                   jax.tree.leaves(new1.critic_params["cost"])):
     np.testing.assert_allclose(a[1:], b, rtol=1e-4, atol=1e-6)
+  # Head 0 learns on its own target, not on the maximum: the cost loss is the mean of the
+  # two one-headed learners' (head 0's target is 5 gamma_c lower than head 1's).
+  _, _, _, metrics0 = _one_learner_step(1, base)
+  np.testing.assert_allclose(
+      metrics2["loss/value_cost"],
+      0.5 * (metrics0["loss/value_cost"] + metrics1["loss/value_cost"]), rtol=1e-5)
   assert float(q_c2.min()) > 4.0   # the raised head's values, not head 0's (about 0)
   with pytest.raises(ValueError, match=r"cost_critics must be a positive integer, got 0"):
     small("sac_lag", cost_critics=0)

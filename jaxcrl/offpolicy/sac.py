@@ -8,7 +8,7 @@ fac, sac_statewise_auto).
 
 One gradient step on a replay minibatch (Experience [M], observations normalised):
   critics  Q_r1, Q_r2 -> r + gamma (1 - term) (min_k Qbar_rk(s', a') - alpha log pi(a'|s'))
-           Q_c1..Q_cK -> c + cost_gamma (1 - term) max(max_k Qbar_ck(s', a'), 0), a' ~ pi(s')
+           Q_ck       -> c + cost_gamma (1 - term) max(Qbar_ck(s', a'), 0),   a' ~ pi(s')
   actor    objective(alpha log pi(a|s), min_k Q_rk(s, a), max_k Q_ck(s, a), lam), a ~ pi(s)
            (unconstrained SAC: mean(alpha log pi - min_k Q_rk), without the cost critic)
   alpha    log alpha descends alpha (-log pi(a|s) - target_entropy) (Haarnoja et al. 2018b)
@@ -20,9 +20,12 @@ the critic errs low, and without the floor those errors feed back through the ta
 PointGoal1 sac_lag's Q_c(s, pi(s)) fell to -20 within 200k steps). Truncated episodes
 bootstrap from the observation the step reached (Experience.next_obs, taken before the
 auto-reset), so unlike Brax's SAC no transition is dropped from the critic loss.
-K = cost_critics (default 1): with K >= 2 the cost critic is pessimistic, as FAC's
-`double_QC` (its maximum of two Q_c) and the mirror of the reward's twin minimum: the actor
-cannot settle where one head alone errs low.
+k = 1..K, K = cost_critics (default 1): with K >= 2 the actor sees the maximum of K
+independently trained Q_c heads, a pessimistic cost critic in the spirit of FAC's
+`double_QC`: it cannot settle where one head alone errs low. Each head bootstraps from its
+own target head: with the maximum in the target too, Q_c at the policy's actions
+compounded on PointGoal1 to 200-270, above the largest cost-to-go (100 at cost_gamma
+0.99; docs/offpolicy.md).
 Settings: SACConfig (config.learner) and the shared policy_lr (actor), value_lr (critics),
 gamma, cost_gamma, max_grad_norm.
 """
@@ -65,9 +68,9 @@ class SACConfig:
   alpha_lr: Adam learning rate of log alpha (>= 0; 0 keeps alpha fixed).
   target_entropy: the policy entropy the temperature steers towards; NaN -> -action_size / 2
     (Brax's SAC).
-  cost_critics: K, the independent Q_c heads (static): the cost target and the actor take
-    their maximum, a pessimistic cost critic for K >= 2 (FAC's `double_QC`); 1 is one
-    plain Q_c.
+  cost_critics: K, the independent Q_c heads (static), each bootstrapped from its own
+    target head; the actor takes their maximum, a pessimistic cost critic for K >= 2
+    (after FAC's `double_QC`); 1 is one plain Q_c.
   """
 
   buffer_size: int = static(1_000_000)
@@ -248,12 +251,12 @@ def make_sac(objective: Callable | None = lagrangian_objective) -> Callable:
                                                  mb.next_obs, k_next)
       targets = lstate.target_critic_params
       q_r_next = nets.reward_critic.apply(targets["reward"], mb.next_obs, next_action)
-      q_c_next = jnp.max(nets.cost_critic.apply(targets["cost"], mb.next_obs, next_action),
-                         axis=-1)
+      # [M, K]: each cost head bootstraps from its own target head.
+      q_c_next = nets.cost_critic.apply(targets["cost"], mb.next_obs, next_action)
       v_r = jnp.min(q_r_next, axis=-1) - alpha * next_log_prob
       target_r = mb.reward + config.gamma * (1.0 - mb.terminated) * v_r
-      target_c = mb.cost + config.cost_gamma * (1.0 - mb.terminated) * jnp.maximum(q_c_next,
-                                                                                    0.0)
+      target_c = mb.cost[:, None] + (config.cost_gamma * (1.0 - mb.terminated))[:, None] * (
+          jnp.maximum(q_c_next, 0.0))
 
       def critic_loss(params):
         q_r = nets.reward_critic.apply(params["reward"], mb.obs, mb.action)
@@ -261,7 +264,7 @@ def make_sac(objective: Callable | None = lagrangian_objective) -> Callable:
         # Brax's 0.5 mean over both reward heads; the same over the cost heads. The two
         # share no parameters, so the gradient of the sum is each one's own.
         loss_r = 0.5 * jnp.mean((q_r - target_r[:, None]) ** 2)
-        loss_c = losses.value_loss(q_c, target_c[:, None])
+        loss_c = losses.value_loss(q_c, target_c)
         return loss_r + loss_c, (loss_r, loss_c, jnp.max(q_c, axis=-1))
 
       (_, (loss_r, loss_c, q_c_replay)), grads = jax.value_and_grad(
