@@ -72,7 +72,8 @@ class Robot:
   sensors: Callable[[jax.Array, jax.Array, jax.Array, float], jax.Array]
 
 
-# The sensor observation's layout, one name per entry; each robot's sensor_size is its length.
+# The sensor observation's layout per robot, one name per entry in order; each robot's
+# sensor_size is its length.
 _SITE_LABELS = tuple(f"{sensor} {axis}" for sensor in
                      ("accelerometer", "velocimeter", "gyro", "magnetometer") for axis in "xyz")
 SENSOR_LABELS = {
@@ -249,11 +250,6 @@ CAR = Robot(
 )
 
 ROBOTS = {"Point": POINT, "Car": CAR}
-
-
-def sensor_labels(robot: str) -> tuple[str, ...]:
-  """The names of `robot`'s sensor observation entries, in order ([sensor_size])."""
-  return SENSOR_LABELS[robot]
 
 
 def check_task(robot: str, level: int, levels) -> None:

@@ -80,7 +80,7 @@ def run_cell(name: str, backend: str, policy: str, episodes: int, seed: int) -> 
   length = env.episode_length
   benv = envs.wrap(env, num_envs=episodes)
   robot = env.robot_name
-  sensors = len(robots.sensor_labels(robot))
+  sensors = len(robots.SENSOR_LABELS[robot])
 
   @jax.jit
   def rollout(key):
@@ -117,7 +117,7 @@ def differing_sensors(robot: str, stds: list[np.ndarray]) -> list[tuple[str, lis
   """(label, [std per backend]) of the sensor entries whose spread differs between backends
   (module docstring); stds: per backend, [sensor_size]."""
   out = []
-  for label, row in zip(robots.sensor_labels(robot), np.stack(stds, axis=-1)):
+  for label, row in zip(robots.SENSOR_LABELS[robot], np.stack(stds, axis=-1)):
     constant = row <= CONSTANT_STD
     ratio = row.max() / max(row.min(), 1e-12)
     if constant.any() and not constant.all() or not constant.any() and ratio > SENSOR_RATIO:

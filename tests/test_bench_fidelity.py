@@ -9,10 +9,10 @@ from experiments import bench_fidelity
 
 def test_sensor_labels_name_every_sensor_entry_of_both_backends():
   for name, robot in robots.ROBOTS.items():
-    labels = robots.sensor_labels(name)
+    labels = robots.SENSOR_LABELS[name]
     assert len(labels) == robot.sensor_size == planar.planar_robot(name).sensor_size
     assert len(set(labels)) == len(labels)
-  assert robots.sensor_labels("Car")[2] == "accelerometer z"
+  assert robots.SENSOR_LABELS["Car"][2] == "accelerometer z"
 
 
 def test_differing_sensors_flags_constant_on_one_backend_or_twice_the_spread():
@@ -29,7 +29,7 @@ def test_differing_sensors_flags_constant_on_one_backend_or_twice_the_spread():
 def test_a_cell_reports_each_sensor_entrys_spread():
   cell = bench_fidelity.run_cell("PointCircle0", "planar", "wander", 2, 0)
   chex.assert_shape(cell["sensor_std"], (12,))
-  std = dict(zip(robots.sensor_labels("Point"), cell["sensor_std"]))
+  std = dict(zip(robots.SENSOR_LABELS["Point"], cell["sensor_std"]))
   # The Point moves in the plane: no vertical velocity, no roll or pitch rate.
   assert std["velocimeter z"] == std["gyro x"] == std["gyro y"] == 0.0
   # Gravity, exactly, every step: no float32 cancellation from E[x^2] - E[x]^2 at 9.81.
