@@ -43,7 +43,8 @@ from jaxcrl.config import static
 from jaxcrl.learners.base import adam_step, make_optimizer
 from jaxcrl.offpolicy import replay
 
-SAC_METRIC_KEYS = ("sac/alpha", "sac/q_reward", "sac/q_cost", "sac/buffer_size")
+SAC_METRIC_KEYS = ("sac/alpha", "sac/q_reward", "sac/q_reward_replay", "sac/q_cost",
+                   "sac/log_prob", "sac/buffer_size")
 
 
 @struct.dataclass
@@ -265,9 +266,9 @@ def make_sac(objective: Callable | None = lagrangian_objective) -> Callable:
         # share no parameters, so the gradient of the sum is each one's own.
         loss_r = 0.5 * jnp.mean((q_r - target_r[:, None]) ** 2)
         loss_c = losses.value_loss(q_c, target_c)
-        return loss_r + loss_c, (loss_r, loss_c, jnp.max(q_c, axis=-1))
+        return loss_r + loss_c, (loss_r, loss_c, jnp.min(q_r, axis=-1), jnp.max(q_c, axis=-1))
 
-      (_, (loss_r, loss_c, q_c_replay)), grads = jax.value_and_grad(
+      (_, (loss_r, loss_c, q_r_replay, q_c_replay)), grads = jax.value_and_grad(
           critic_loss, has_aux=True)(lstate.critic_params)
       critic_params, critic_opt = {}, {}
       for name in grads:
@@ -304,7 +305,8 @@ def make_sac(objective: Callable | None = lagrangian_objective) -> Callable:
           alpha_opt_state=alpha_opt)
       metrics = {"loss/policy": policy_loss, "loss/value_reward": loss_r,
                  "loss/value_cost": loss_c, "sac/q_reward": q_r.mean(),
-                 "sac/q_cost": q_c.mean()}
+                 "sac/q_reward_replay": q_r_replay.mean(), "sac/q_cost": q_c.mean(),
+                 "sac/log_prob": log_prob.mean()}
       return new, metrics, jax.lax.stop_gradient(q_c)
 
     return OffPolicyLearner(init=init, update=update, policy=policy)
