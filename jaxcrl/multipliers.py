@@ -166,8 +166,6 @@ class FACConfig:
   fac_output_bias: the net's output bias at initialisation (< 0, at least -13), so
     lambda(s) = softplus(bias) ~ 0 everywhere and the penalty grows only as the ascent
     lifts it (FAC: -10).
-  fac_delay: updates after the replay warm-up before the first ascent step, so the cost
-    critic has fitted first (static).
   fac_interval: updates between ascent steps (static): delayed ascent. Each update takes
     utd_ratio x unroll_length gradient steps, so the default 1 ascends once per that many
     primal steps (FAC: once per 12).
@@ -181,7 +179,6 @@ class FACConfig:
   fac_lr_end: float = 2e-4
   fac_decay_steps: float = 10_000.0
   fac_output_bias: float = -5.0
-  fac_delay: int = static(0)
   fac_interval: int = static(1)
   lambda_max: float = 100.0
   statewise_threshold: float = float("nan")
@@ -190,7 +187,6 @@ class FACConfig:
   CHECKS = {"fac_lr": (">= 0", lambda v: v >= 0), "fac_lr_end": (">= 0", lambda v: v >= 0),
             "fac_decay_steps": ("> 0", lambda v: v > 0),
             "fac_output_bias": ("in [-13, 0)", lambda v: -13 <= v < 0),
-            "fac_delay": ("a non-negative integer", lambda v: v >= 0 and float(v).is_integer()),
             "fac_interval": ("a positive integer", lambda v: v >= 1 and float(v).is_integer()),
             "lambda_max": (">= 0", lambda v: v >= 0)}
 
@@ -574,8 +570,9 @@ def make_fac(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipli
   update: `make_statewise`'s ascent step, Adam on -mean_s lambda_phi(s) (V_c_hat(s) - w)
   (V_c_hat: the off-policy driver's Q_c(s, a ~ pi(s)) on replay states; FAC's code uses
   the replay action instead), with FAC's three stabilisers:
-    delayed ascent: the n-th call (n = 0, 1, ...) steps only if n >= fac_delay and
-      (n - fac_delay) % fac_interval == 0; the others leave phi and Adam untouched;
+    delayed ascent: the n-th call (n = 0, 1, ...) steps only if n % fac_interval == 0;
+      the others leave phi and Adam untouched (the driver's SACConfig.multiplier_delay
+      holds the first calls back, FAC's delayed start);
     decaying rate: the k-th ascent step uses fac_lr + (fac_lr_end - fac_lr) min(k /
       fac_decay_steps, 1);
     negative output bias: phi starts with lambda_phi(s) = softplus(fac_output_bias) in
@@ -585,7 +582,7 @@ def make_fac(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipli
   """
   net = networks.make_multiplier(obs_size, config.multiplier.multiplier_hidden,
                                  config.activation)
-  delay, interval = config.multiplier.fac_delay, config.multiplier.fac_interval
+  interval = config.multiplier.fac_interval
   threshold = fixed_threshold(episode_steps, episode_threshold)
 
   def init(key, config):
@@ -601,9 +598,8 @@ def make_fac(obs_size: int, config: TrainConfig, episode_steps: int) -> Multipli
   def update(mstate, batch, key, config):
     del key
     mc = config.multiplier
-    since = mstate.calls - delay
-    ascend = (since >= 0) & (since % interval == 0)
-    progress = jnp.minimum(jnp.maximum(since // interval, 0) / mc.fac_decay_steps, 1.0)
+    ascend = mstate.calls % interval == 0
+    progress = jnp.minimum((mstate.calls // interval) / mc.fac_decay_steps, 1.0)
     lr = mc.fac_lr + (mc.fac_lr_end - mc.fac_lr) * progress
     loss, grads = jax.value_and_grad(_ascent_loss(net, batch, threshold(mstate, config),
                                                   mc.lambda_max))(mstate.params)

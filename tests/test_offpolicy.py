@@ -66,6 +66,24 @@ def test_warmup_acts_uniformly_and_changes_nothing():
   assert abs(np.abs(actions).mean() - 0.5) < 0.06 and actions.min() < -0.9 < 0.9 < actions.max()
 
 
+def test_multiplier_delay_holds_the_multiplier_after_the_warmup():
+  """multiplier_delay 2, a 16-transition warm-up, 32 transitions per update: update 0 warms
+  up, updates 1 and 2 take their gradient steps and discard the multiplier's, update 3
+  keeps it (lagrange_lr 1 at limit 0 lifts lambda by the episode cost, about 1 here)."""
+  cfg = small("sac_lag", multiplier_delay=2, lagrange_lr=1.0, cost_limit=0.0)
+  init, update = jaxcrl.make_init_update(_env(), cfg)
+  update = jax.jit(update)
+  state = init(jax.random.key(0))
+  lams, sgd = [], []
+  for _ in range(4):
+    state, metrics = update(state)
+    lams.append(float(metrics["lambda/mean"]))
+    sgd.append(float(metrics["policy/sgd_steps"]))
+  print(lams)
+  assert sgd == [0.0, 8.0, 8.0, 8.0]
+  assert lams[:3] == [0.0, 0.0, 0.0] and lams[3] > 0.3, lams
+
+
 def test_same_key_same_result_different_keys_differ(built):
   init, update, _, _ = built("fac")
   run = lambda seed: update(update(init(jax.random.key(seed)))[0])
@@ -266,11 +284,10 @@ def test_tanh_log_prob_and_objectives_by_hand():
 
 def test_fac_stabilisers():
   """Negative output bias: lambda(s) = softplus(-3) everywhere at first. Delayed ascent with
-  fac_delay 2, fac_interval 3: calls 0 and 1 and then 3, 4 leave phi untouched, 2 and 5
-  step. Decaying rate: Adam's step on the output bias is the learning rate itself while the
-  gradient keeps its sign, 0.1 at the first ascent and 0.01 once fac_decay_steps = 1 ascent
-  has passed."""
-  cfg = small("fac", fac_output_bias=-3.0, fac_delay=2, fac_interval=3, fac_lr=0.1,
+  fac_interval 3: calls 1, 2, 4 and 5 leave phi untouched, 0 and 3 step. Decaying rate:
+  Adam's step on the output bias is the learning rate itself while the gradient keeps its
+  sign, 0.1 at the first ascent and 0.01 once fac_decay_steps = 1 ascent has passed."""
+  cfg = small("fac", fac_output_bias=-3.0, fac_interval=3, fac_lr=0.1,
               fac_lr_end=0.01, fac_decay_steps=1.0, statewise_threshold=0.5)
   cfg32 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), cfg)
   m = multipliers.make_fac(2, cfg, 5)
@@ -286,8 +303,8 @@ def test_fac_stabilisers():
     mstate, _ = update(mstate, batch, jax.random.key(0), cfg32)
     biases.append(bias(mstate))
   steps = np.diff(biases)
-  np.testing.assert_array_equal(steps[[0, 1, 3, 4]], 0.0)
-  np.testing.assert_allclose(steps[[2, 5]], [0.1, 0.01], rtol=0.05)
+  np.testing.assert_array_equal(steps[[1, 2, 4, 5]], 0.0)
+  np.testing.assert_allclose(steps[[0, 3]], [0.1, 0.01], rtol=0.05)
   assert int(mstate.calls) == 6
   np.testing.assert_allclose(m.threshold(mstate, cfg32), 0.5)
 
@@ -371,7 +388,7 @@ def test_costly_bandit_sac_lag_and_fac_hold_the_cost_rate_at_the_limit():
       "sac": {},
       "sac_lag": dict(lagrange_lr=0.05),
       "fac": dict(multiplier_hidden=(16,), fac_lr=0.02, fac_lr_end=0.005,
-                  fac_decay_steps=400.0, fac_output_bias=-2.0, fac_delay=20)}.items():
+                  fac_decay_steps=400.0, fac_output_bias=-2.0, multiplier_delay=20)}.items():
     cost, lam = _bandit(algo, 400, **own)
     late[algo] = cost[:, 300:].mean(1), lam[:, 300:].mean(1)
   print({k: (v[0].round(3).tolist(), v[1].round(3).tolist()) for k, v in late.items()})
@@ -398,7 +415,7 @@ def test_two_region_fac_lambda_rises_only_where_violating():
       cost_gamma=0.9, policy_hidden=(16,), value_hidden=(16,), multiplier_hidden=(16,),
       buffer_size=8192, batch_size=64, warmup_steps=256, policy_lr=1e-3, value_lr=1e-3,
       statewise_threshold=1.0, fac_lr=0.005, fac_lr_end=0.001, fac_decay_steps=400.0,
-      fac_output_bias=-2.0, fac_delay=20)
+      fac_output_bias=-2.0, multiplier_delay=20)
   init, update = jaxcrl.make_init_update(env, cfg)
   lam_fn, act = jaxcrl.make_lambda(env, cfg), jaxcrl.make_act(env, cfg)
   regions = jnp.eye(2)

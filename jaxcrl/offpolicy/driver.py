@@ -13,7 +13,8 @@ One update:
   3. utd_ratio x unroll_length gradient steps (the learner's `update`), each on
      batch_size transitions sampled uniformly from the buffer and penalised with the
      multiplier's lambda at the minibatch's states;
-  4. the multiplier's update: J_c is this rollout's episode cost (or its cost rate x
+  4. the multiplier's update (discarded, as in step 3 while warming up, for the first
+     multiplier_delay updates after the warm-up): J_c is this rollout's episode cost (or its cost rate x
      episode length when no episode ended); the states are the last minibatch's and their
      cost target the Q_c(s, a), a ~ pi(s), its actor step computed (no extra pass), so a
      state-wise lambda(s) ascends on the critic's cost-to-go of the current policy.
@@ -165,6 +166,10 @@ def make_init_update(p: train.Parts, static: TrainConfig) -> tuple[Callable, Cal
   steps_per_update = static.batch_size * static.action_repeat
   normalizing = static.normalize_observations
   flat = lambda x: x.reshape((static.batch_size,) + x.shape[2:])
+  # The first update that learns (the buffer holds warmup_steps before its insert), plus the
+  # delay: the first update whose multiplier step is kept.
+  multiplier_start = float(-(-lconfig.warmup_steps // static.batch_size)
+                           + lconfig.multiplier_delay)
   init = train.make_init(p, static)
 
   def update(state: train.TrainState) -> tuple[train.TrainState, dict[str, jax.Array]]:
@@ -202,7 +207,8 @@ def make_init_update(p: train.Parts, static: TrainConfig) -> tuple[Callable, Cal
     mbatch = multipliers.MultiplierBatch(episode_cost=cost_estimate, obs=mobs,
                                          cost_target=q_cost)
     mstate, mmetrics = p.multiplier.update(state.multiplier, mbatch, k_mult, cfg)
-    mstate = _where(learning, mstate, state.multiplier)
+    mstate = _where(learning & (state.update_step.as_float() >= multiplier_start), mstate,
+                    state.multiplier)
 
     nobs = normalize.apply(state.normalizer, data.experience.obs, normalizing)
     loc, scale = p.learner.policy(core, nobs)

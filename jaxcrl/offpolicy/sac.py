@@ -64,6 +64,11 @@ class SACConfig:
   warmup_steps: transitions (agent steps of all envs) collected with uniform random
     actions before the first gradient step, as Brax's min_replay_size; the multiplier
     waits too (static).
+  multiplier_delay: updates after the warm-up during which the multiplier keeps its
+    initial state (its updates are discarded, as during the warm-up), so the critics and
+    the actor learn the task under the initial lambda (0 for the scalar multipliers, about
+    0 for fac's) before the penalty grows: FAC's delayed start, for every multiplier
+    (static).
   tau: Polyak factor of the target critics per gradient step, in (0, 1].
   alpha_init: SAC's entropy temperature at the start (> 0).
   alpha_lr: Adam learning rate of log alpha (>= 0; 0 keeps alpha fixed).
@@ -78,6 +83,7 @@ class SACConfig:
   batch_size: int = static(256)
   utd_ratio: int = static(1)
   warmup_steps: int = static(10_000)
+  multiplier_delay: int = static(0)
   tau: float = 0.005
   alpha_init: float = 1.0
   alpha_lr: float = 3e-4
@@ -90,6 +96,8 @@ class SACConfig:
       "batch_size": ("a positive integer", lambda v: v >= 1 and float(v).is_integer()),
       "utd_ratio": ("a positive integer", lambda v: v >= 1 and float(v).is_integer()),
       "warmup_steps": ("a non-negative integer", lambda v: v >= 0 and float(v).is_integer()),
+      "multiplier_delay": ("a non-negative integer",
+                           lambda v: v >= 0 and float(v).is_integer()),
       "tau": ("in (0, 1]", lambda v: 0 < v <= 1), "alpha_init": ("> 0", lambda v: v > 0),
       "alpha_lr": (">= 0", lambda v: v >= 0),
       "cost_critics": ("a positive integer", lambda v: v >= 1 and float(v).is_integer()),
