@@ -13,11 +13,11 @@ One update:
   3. utd_ratio x unroll_length gradient steps (the learner's `update`), each on
      batch_size transitions sampled uniformly from the buffer and penalised with the
      multiplier's lambda at the minibatch's states;
-  4. the multiplier's update (discarded, as in step 3 while warming up, for the first
-     multiplier_delay updates after the warm-up): J_c is this rollout's episode cost (or its cost rate x
-     episode length when no episode ended); the states are the last minibatch's and their
-     cost target the Q_c(s, a), a ~ pi(s), its actor step computed (no extra pass), so a
-     state-wise lambda(s) ascends on the critic's cost-to-go of the current policy.
+  4. the multiplier's update (discarded while warming up, and for the first
+     multiplier_delay updates after): J_c is this rollout's episode cost (or its cost
+     rate x episode length when no episode ended); the states are the last minibatch's and
+     their cost target the Q_c(s, a), a ~ pi(s), its actor step computed (no extra pass),
+     so a state-wise lambda(s) ascends on the critic's cost-to-go of the current policy.
 utd_ratio is gradient steps per vectorised env step, Brax's grad_updates_per_step: with
 unroll_length 1 an update is one training step of Brax's SAC.
 
