@@ -203,7 +203,7 @@ def test_target_critics_move_by_polyak_averaging():
                          jax.tree.leaves(lstate.critic_params)[0])
   assert set(metrics) == {"loss/policy", "loss/value_reward", "loss/value_cost",
                           "sac/q_reward", "sac/q_reward_replay", "sac/q_cost",
-                          "sac/log_prob"}
+                          "sac/q_cost_replay", "sac/log_prob"}
 
 
 def _one_learner_step(cost_critics: int, cost_params=None):

@@ -44,7 +44,7 @@ from jaxcrl.learners.base import adam_step, make_optimizer
 from jaxcrl.offpolicy import replay
 
 SAC_METRIC_KEYS = ("sac/alpha", "sac/q_reward", "sac/q_reward_replay", "sac/q_cost",
-                   "sac/log_prob", "sac/buffer_size")
+                   "sac/q_cost_replay", "sac/log_prob", "sac/buffer_size")
 
 
 @struct.dataclass
@@ -314,7 +314,7 @@ def make_sac(objective: Callable | None = lagrangian_objective) -> Callable:
       metrics = {"loss/policy": policy_loss, "loss/value_reward": loss_r,
                  "loss/value_cost": loss_c, "sac/q_reward": q_r.mean(),
                  "sac/q_reward_replay": q_r_replay.mean(), "sac/q_cost": q_c.mean(),
-                 "sac/log_prob": log_prob.mean()}
+                 "sac/q_cost_replay": q_c_replay.mean(), "sac/log_prob": log_prob.mean()}
       return new, metrics, jax.lax.stop_gradient(q_c)
 
     return OffPolicyLearner(init=init, update=update, policy=policy)
