@@ -105,6 +105,7 @@ def reward_policy_loss(log_prob, old_log_prob, adv_r, adv_c, lam, clip_eps):
 
 
 def value_loss(prediction: jax.Array, target: jax.Array) -> jax.Array:
-  """0.5 mean (V - target)^2; prediction and target [N] (or [N, K] for K heads); the
-  target is not differentiated."""
+  """0.5 mean (V - target)^2; prediction [N] (or [N, K] for K heads), target [N] or
+  broadcastable to the prediction ([N, 1] for K heads on one target); the target is not
+  differentiated."""
   return 0.5 * jnp.mean((prediction - jax.lax.stop_gradient(target)) ** 2)

@@ -79,7 +79,6 @@ def test_multiplier_delay_holds_the_multiplier_after_the_warmup():
     state, metrics = update(state)
     lams.append(float(metrics["lambda/mean"]))
     sgd.append(float(metrics["policy/sgd_steps"]))
-  print(lams)
   assert sgd == [0.0, 8.0, 8.0, 8.0]
   assert lams[:3] == [0.0, 0.0, 0.0] and lams[3] > 0.3, lams
 
@@ -230,8 +229,7 @@ def _one_learner_step(cost_critics: int, cost_params=None):
 
 def test_pessimistic_cost_critic_acts_through_its_highest_head():
   """cost_critics = 2: two Q_c heads, each on its own target, the actor on their maximum.
-  Head 1 is
-  head 0 with its output raised by 5, so it is the maximum everywhere: one step of the
+  Head 1 is head 0 with its output raised by 5, so it is the maximum everywhere: one step of the
   two-headed learner matches, to Adam's first-step scale invariance, one step of a
   one-headed learner holding head 1 alone (its update, the actor's and the returned q_c),
   and head 0 changes nothing but itself."""

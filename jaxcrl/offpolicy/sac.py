@@ -272,7 +272,7 @@ def make_sac(objective: Callable | None = lagrangian_objective) -> Callable:
         q_c = nets.cost_critic.apply(params["cost"], mb.obs, mb.action)
         # Brax's 0.5 mean over both reward heads; the same over the cost heads. The two
         # share no parameters, so the gradient of the sum is each one's own.
-        loss_r = 0.5 * jnp.mean((q_r - target_r[:, None]) ** 2)
+        loss_r = losses.value_loss(q_r, target_r[:, None])
         loss_c = losses.value_loss(q_c, target_c)
         return loss_r + loss_c, (loss_r, loss_c, jnp.min(q_r, axis=-1), jnp.max(q_c, axis=-1))
 
