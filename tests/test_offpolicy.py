@@ -115,16 +115,18 @@ def test_resume_through_checkpoint_store_is_bit_identical(built, tmp_path):
 
 
 def test_no_checkpoint_buffer_saves_no_buffer_and_resumes_from_an_empty_one(tmp_path):
-  """--no-checkpoint-buffer: the checkpoints hold no `learner.replay` leaf (and take less
-  disk than the same run's with the buffer); the run resumes from an empty buffer, warms
-  up again (no gradient step while it refills) and trains on; eval reads its checkpoint."""
+  """--no-checkpoint-buffer: the checkpoints hold no `learner.replay` leaf, so the arrays
+  they save are the buffer's bytes (4096 transitions, its slot counters) fewer than the same
+  run's with the buffer; the run resumes from an empty buffer, warms up again (no gradient
+  step while it refills) and trains on; eval reads its checkpoint."""
   from experiments import eval as eval_cli
   from experiments import rundir, run
   from experiments.checkpoint import CheckpointStore
   from experiments.logs import read_csv
   # 4 updates of 4 envs x 256 steps fill a 4096-transition buffer, a 2048-transition
-  # warm-up. Orbax's files for the same state vary by up to ~10 KB from run to run; the
-  # buffer adds 23-35 KB (measured, 3 runs with it and 2 without), so a 12 KB margin.
+  # warm-up. The sizes are the saved arrays' (shapes and dtypes from the checkpoint's
+  # metadata), not the files': Orbax's compressed files for the same state vary by tens of
+  # KB from run to run, as much as this buffer.
   argv = ["--env", "ProbeCostlyBandit", "--algo", "sac_lag", "--steps", "4096",
           "--num-envs", "4", "--unroll-length", "256", "--buffer-size", "4096",
           "--batch-size", "16", "--warmup-steps", "2048", "--policy-hidden", "8",
@@ -135,13 +137,20 @@ def test_no_checkpoint_buffer_saves_no_buffer_and_resumes_from_an_empty_one(tmp_
     out = tmp_path / name
     assert run.main(argv + extra + ["--out", str(out)]) == 0
     store = CheckpointStore(out / rundir.CHECKPOINT_DIR)
-    leaves = set(store._manager.item_metadata(4))
+    metadata = store._manager.item_metadata(4)
     store.close()
-    replay = {n for n in leaves if "learner_replay" in n}
-    assert (len(replay) > 0) == (name == "with"), sorted(leaves)
-    sizes[name] = sum(f.stat().st_size for f in (out / rundir.CHECKPOINT_DIR).rglob("*")
-                      if f.is_file())
-  assert sizes["with"] - sizes["without"] > 12 * 1024, sizes
+    nbytes = {n: int(np.prod(m.shape)) * np.dtype(m.dtype).itemsize
+              for n, m in metadata.items()}
+    replay_leaves = {n for n in nbytes if "learner_replay" in n}
+    assert (len(replay_leaves) > 0) == (name == "with"), sorted(nbytes)
+    sizes[name] = sum(nbytes.values())
+    if name == "with":
+      data = sum(nbytes[n] for n in replay_leaves if "learner_replay_data" in n)
+      env = envs.make("ProbeCostlyBandit")
+      example = sac.experience_example(env.observation_size, env.action_size)
+      assert data == 4096 * replay.item_bytes(example), data
+      buffer_bytes = sum(nbytes[n] for n in replay_leaves)
+  assert sizes["with"] - sizes["without"] == buffer_bytes, sizes
   out = tmp_path / "without"
   assert rundir.read_spec(out)["checkpoint_buffer"] is False
   assert rundir.read_spec(tmp_path / "with")["checkpoint_buffer"] is True
