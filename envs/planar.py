@@ -249,11 +249,11 @@ class _Side:
   block's 4-D pair grid, and how per-body values get there and back.
 
   Dense: the class's own bodies on axis 0 (a) or 2 (b). Culled: the candidates' bodies on
-  axis 0, the bodies index [CANDIDATES] (None: a class of one body).
+  axis 0, index [CANDIDATES] of the class's `count` bodies (None: a class of one body).
 
   Culled values go to the grid by a gather, x[index], and come back by a one-hot sum over the
-  candidates: on PointGoal2 the gather made the step 1.2x faster than a one-hot sum there
-  too, and a scatter-add back 5% slower than the one-hot sum (docs/planar.md).
+  candidates: on PointGoal2 the gather ran the world step 1.19x faster than a one-hot sum
+  there too, and a scatter-add back was 5% slower than the one-hot sum (docs/planar.md).
   """
 
   def __init__(self, side: str, culled: bool, index: jax.Array | None = None,
