@@ -390,6 +390,19 @@ def test_many_vases_random_actions_finite_bounded_and_deterministic():
   assert out["contacts"]["vases"].sum() > 0 and out["pairs"]["vases"].sum() > 0
 
 
+def test_blocks_of_more_than_four_body_pairs_simulate_their_two_deepest():
+  """Geom pairs simulated per substep (`num_pairs`): PointGoal2's 10 vases (10 robot-vase
+  pairs for each of the Point's circle and box, 45 vase-vase) count CANDIDATES = 2 pairs per
+  block; PointButton1's 4 buttons and 4 gremlins stay dense (4 body pairs per block, 4
+  blocks); PointButton2 culls its 6 gremlins only; CarGoal2's 7 Car boxes x 2 candidate
+  vases."""
+  import envs
+  pairs = {name: envs.make(name).world.num_pairs
+           for name in ("PointGoal2", "PointButton1", "PointButton2", "CarGoal2")}
+  assert pairs == {"PointGoal2": 2 + 2 + 2, "PointButton1": 4 * 4,
+                   "PointButton2": 4 + 4 + 2 + 2, "CarGoal2": 2 + 2 * 7 + 2}, pairs
+
+
 # --- the World API ------------------------------------------------------------------------------
 def test_world_api_shapes_timing_and_placement():
   world, init, rollout = _world((VASES, obstacles.pillars(1)))
