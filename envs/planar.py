@@ -258,7 +258,9 @@ class _Side:
 
   def __init__(self, side: str, culled: bool, index: jax.Array | None = None,
                count: int = 1):
-    self.side, self.culled, self.index, self.count = side, culled, index, count
+    self.side, self.culled, self.index = side, culled, index
+    # [CANDIDATES, count]: where `total` sums each candidate's share back to.
+    self.sel = None if index is None else jax.nn.one_hot(index, count)
 
   def _take(self, x):  # [count, ...] -> [CANDIDATES, ...]
     if self.index is None:
@@ -289,8 +291,7 @@ class _Side:
       return y.sum(axis=0, keepdims=True)
     # The fence keeps XLA from recomputing y for every term of the one-hot sum (5x the
     # whole step with 10 vases).
-    sel = jax.nn.one_hot(self.index, self.count, dtype=y.dtype)
-    sel = sel.reshape(sel.shape + (1,) * (y.ndim - 1))
+    sel = self.sel.reshape(self.sel.shape + (1,) * (y.ndim - 1))
     return (sel * geometry.fence(y)[:, None]).sum(axis=0)
 
 
@@ -568,12 +569,10 @@ class PlanarWorld:
       if not blk.culled:
         sides.append((_Side("a", False), _Side("b", False)))
         continue
-      side = {}
-      for name, k, pairs in (("a", blk.a, blk.pairs_a), ("b", blk.b, blk.pairs_b)):
-        count = self._classes[k].count
-        side[name] = _Side(name, True, None if count == 1 else jnp.asarray(pairs)[chosen],
-                           count)
-      sides.append((side["a"], side["b"]))
+      sides.append(tuple(
+          _Side(name, True, None if count == 1 else jnp.asarray(pairs)[chosen], count)
+          for name, count, pairs in (("a", self._classes[blk.a].count, blk.pairs_a),
+                                     ("b", self._classes[blk.b].count, blk.pairs_b))))
     return sides
 
   def _collide(self, sides: list, xy: list, rot: list) -> list:

@@ -13,6 +13,7 @@ import mujoco
 import numpy as np
 import pytest
 
+import envs
 from envs import obstacles, planar_geometry as geometry, robots
 from envs.groups import Group
 from envs.mjx_world import build_xml
@@ -396,7 +397,6 @@ def test_blocks_of_more_than_four_body_pairs_simulate_their_two_deepest():
   block; PointButton1's 4 buttons and 4 gremlins stay dense (4 body pairs per block, 4
   blocks); PointButton2 culls its 6 gremlins only; CarGoal2's 7 Car boxes x 2 candidate
   vases."""
-  import envs
   pairs = {name: envs.make(name).world.num_pairs
            for name in ("PointGoal2", "PointButton1", "PointButton2", "CarGoal2")}
   assert pairs == {"PointGoal2": 2 + 2 + 2, "PointButton1": 4 * 4,
